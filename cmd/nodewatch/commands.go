@@ -1,0 +1,369 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nodewatch/nodewatch/tracker"
+)
+
+func (a *app) versionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintln(a.stdout, "nodewatch", version)
+			return nil
+		},
+	}
+}
+
+func (a *app) validateCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate",
+		Short: "Check the configuration; every problem is named by its key",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := a.loadConfig()
+			if err != nil {
+				return err
+			}
+			for _, w := range cfg.Warnings() {
+				fmt.Fprintln(a.stderr, "warning:", w)
+			}
+			src := a.configPath
+			if src == "" {
+				src = "built-in defaults"
+			}
+			fmt.Fprintf(a.stdout, "configuration ok (%s)\n", src)
+			return nil
+		},
+	}
+}
+
+func (a *app) checkCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "check",
+		Short: "Run one cycle now; exit 0 when every source succeeded, 2 when one failed",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := a.loadConfig()
+			if err != nil {
+				return err
+			}
+			db, err := openStore(cfg, false)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			rep, err := a.cycle(cmd.Context(), cfg, db, a.logger(cfg))
+			if err != nil {
+				return err
+			}
+			failed := printReport(a.stdout, rep)
+			if failed > 0 {
+				return &exitError{exitSourceError, fmt.Errorf("%d of %d sources failed", failed, len(rep.Sources))}
+			}
+			return nil
+		},
+	}
+}
+
+// printReport writes one line per source and a last line for the cycle; it returns how
+// many sources failed.
+func printReport(w io.Writer, rep tracker.CycleReport) int {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SOURCE\tREQUESTS\t304\tBYTES\tNEW\tUPDATED\tEVENTS\tSTATUS")
+	var requests, notModified, failed int
+	var bytes int64
+	for _, s := range rep.Sources {
+		status := "ok"
+		if s.Failed() {
+			status = "FAILED"
+			failed++
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", s.Source, s.Requests, s.NotModified, s.BodyBytes,
+			s.NewItems, s.UpdatedItems, s.Events, status)
+		requests += s.Requests
+		notModified += s.NotModified
+		bytes += s.BodyBytes
+	}
+	tw.Flush()
+	for _, s := range rep.Sources {
+		for _, e := range s.Errors {
+			fmt.Fprintf(w, "error: %s: %s\n", s.Source, e)
+		}
+	}
+	if requests > 0 && requests == notModified && failed == 0 {
+		fmt.Fprintf(w, "no upstream change: %d requests, all answered 304 Not Modified, no bodies downloaded\n", requests)
+	}
+	return failed
+}
+
+func (a *app) runCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "run",
+		Short: "Run the daemon: a cycle now, then on the configured schedule",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := a.loadConfig()
+			if err != nil {
+				return err
+			}
+			sched, err := cfg.CronSchedule()
+			if err != nil {
+				return &exitError{exitUsage, err}
+			}
+			log := a.logger(cfg)
+			for _, w := range cfg.Warnings() {
+				log.Warn(w)
+			}
+			db, err := openStore(cfg, false)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			return a.daemon(cmd.Context(), cfg, sched, db, log)
+		},
+	}
+}
+
+func (a *app) imagesCmd() *cobra.Command {
+	var f tracker.ImageFilter
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "images",
+		Short: "List node images with OS, kernel and Flatcar release",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.query(func(s tracker.Store) error {
+				images, err := s.Images("")
+				if err != nil {
+					return err
+				}
+				releases, err := s.FlatcarReleases("")
+				if err != nil {
+					return err
+				}
+				views := tracker.FilterImages(tracker.LinkImages(images, releases), f)
+				if asJSON {
+					return writeJSON(a.stdout, views)
+				}
+				tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "FAMILY\tVERSION\tOS\tOS VERSION\tKERNEL\tFLATCAR\tCHANNEL\tFIRST SEEN")
+				for _, v := range views {
+					fc, ch := "-", "-"
+					if v.Flatcar != nil {
+						fc, ch = v.Flatcar.Version, deref(v.Flatcar.Channel, "(not in feeds yet)")
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Family, v.Version, v.OS.Name,
+						deref(v.OS.Version, "-"), deref(v.Kernel, "-"), fc, ch, v.FirstSeen.Format(time.RFC3339))
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	cmd.Flags().StringVar(&f.Family, "family", "", "family glob; * matches any run of characters, / included (AKSUbuntu/*)")
+	cmd.Flags().StringVar(&f.Kernel, "kernel", "", "only images with this kernel release (KERNEL-VERSION of kubectl get nodes -o wide)")
+	cmd.Flags().StringVar(&f.OSVersion, "os-version", "", "only images with this OS version (os-release VERSION or VERSION_ID, a Flatcar version)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func (a *app) flatcarCmd() *cobra.Command {
+	var channel string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "flatcar",
+		Short: "List Flatcar releases",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.query(func(s tracker.Store) error {
+				rs, err := s.FlatcarReleases(channel)
+				if err != nil {
+					return err
+				}
+				if rs == nil {
+					rs = []tracker.FlatcarRelease{}
+				}
+				if asJSON {
+					return writeJSON(a.stdout, rs)
+				}
+				tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "CHANNEL\tVERSION\tRELEASED\tKERNEL\tCONTAINERD\tSYSTEMD")
+				for _, r := range rs {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Channel, r.Version, r.ReleasedAt.Format(time.RFC3339),
+						dash(r.Kernel), dash(r.Containerd), dash(r.Systemd))
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	cmd.Flags().StringVar(&channel, "channel", "", "only this channel (alpha, beta, stable, lts)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func (a *app) aksCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "aks",
+		Short: "List AKS releases and the node images they name",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.query(func(s tracker.Store) error {
+				rs, err := s.AKSReleases("")
+				if err != nil {
+					return err
+				}
+				if rs == nil {
+					rs = []tracker.AKSRelease{}
+				}
+				if asJSON {
+					return writeJSON(a.stdout, rs)
+				}
+				tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "TAG\tPUBLISHED\tNODE IMAGES")
+				for _, r := range rs {
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Tag, r.PublishedAt.Format(time.RFC3339), imageRefs(r.NodeImages))
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func (a *app) showCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "show VERSION",
+		Short: "Show every node image, Flatcar or AKS release of a version (also AKSFlatcar-flatcargen2-202508.06.0 as az aks nodepool list prints it)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.query(func(s tracker.Store) error {
+				found, err := tracker.Show(s, args[0])
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					if err := writeJSON(a.stdout, found); err != nil {
+						return err
+					}
+				} else {
+					printFound(a.stdout, found)
+				}
+				if found.Empty() {
+					return &exitError{exitUsage, fmt.Errorf("nothing of version %q is known", args[0])}
+				}
+				return nil
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func printFound(w io.Writer, f tracker.Found) {
+	for _, v := range f.Images {
+		fmt.Fprintf(w, "node image %s %s", v.Family, v.Version)
+		if v.NodeImageVersion != "" {
+			fmt.Fprintf(w, " (%s)", v.NodeImageVersion)
+		}
+		fmt.Fprintf(w, "\n  os:        %s %s\n  kernel:    %s\n", v.OS.Name, deref(v.OS.Version, "(unknown)"), deref(v.Kernel, "(none named)"))
+		if fc := v.Flatcar; fc != nil {
+			fmt.Fprintf(w, "  flatcar:   %s", fc.Version)
+			if fc.Channel != nil {
+				fmt.Fprintf(w, " (%s, released %s, kernel %s", *fc.Channel, fc.ReleasedAt.Format(time.RFC3339), deref(fc.Kernel, "-"))
+				if fc.DaysAfterRelease != nil {
+					fmt.Fprintf(w, "; image built %d days later", *fc.DaysAfterRelease)
+				}
+				fmt.Fprint(w, ")")
+				if fc.ChannelLatest != nil && *fc.ChannelLatest != fc.Version {
+					fmt.Fprintf(w, "\n  behind:    %s had %s", *fc.Channel, *fc.ChannelLatest)
+				}
+				if fc.StableLatest != nil {
+					fmt.Fprintf(w, "\n  stable:    %s on that day", *fc.StableLatest)
+				}
+			} else {
+				fmt.Fprint(w, " (not in Flatcar's feeds yet)")
+			}
+			fmt.Fprintln(w)
+		}
+		if v.BuildTime != nil {
+			fmt.Fprintf(w, "  built:     %s\n", v.BuildTime.Format(time.RFC3339))
+		}
+		fmt.Fprintf(w, "  first seen: %s\n  notes:     %s\n", v.FirstSeen.Format(time.RFC3339), v.NotesURL)
+		if v.Previous != nil {
+			fmt.Fprintf(w, "  since %s:", *v.Previous)
+			if len(v.Changes) == 0 {
+				fmt.Fprint(w, " no change in OS, kernel or listed components")
+			}
+			fmt.Fprintln(w)
+			for _, c := range v.Changes {
+				fmt.Fprintf(w, "    %-22s %s -> %s\n", c.What, dash(c.From), dash(c.To))
+			}
+		}
+	}
+	for _, r := range f.Flatcar {
+		fmt.Fprintf(w, "flatcar %s %s\n  released:  %s\n  kernel:    %s\n  containerd: %s\n  systemd:   %s\n  notes:     %s\n",
+			r.Channel, r.Version, r.ReleasedAt.Format(time.RFC3339), dash(r.Kernel), dash(r.Containerd), dash(r.Systemd), r.NotesURL)
+	}
+	for _, r := range f.AKS {
+		fmt.Fprintf(w, "aks release %s\n  published: %s\n  url:       %s\n  node images: %s\n",
+			r.Tag, r.PublishedAt.Format(time.RFC3339), r.URL, imageRefs(r.NodeImages))
+	}
+}
+
+// query opens the store read-only for a query command.
+func (a *app) query(fn func(tracker.Store) error) error {
+	cfg, err := a.loadConfig()
+	if err != nil {
+		return err
+	}
+	db, err := openStore(cfg, true)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return fn(db)
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func imageRefs(refs []tracker.AKSImageRef) string {
+	if len(refs) == 0 {
+		return "-"
+	}
+	parts := make([]string, len(refs))
+	for i, r := range refs {
+		parts[i] = r.OS + " " + r.Version
+	}
+	return strings.Join(parts, ", ")
+}
+
+func deref(s *string, none string) string {
+	if s == nil {
+		return none
+	}
+	return *s
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,212 @@
+// Command nodewatch tracks what AKS node images carry. This package only wires: the
+// configuration, the store, the sources and the notifiers are built here and handed to
+// the tracker; the command line is spf13/cobra, which gives help, flags and errors that
+// operators know from kubectl.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nodewatch/nodewatch/notifiers/stdout"
+	"github.com/nodewatch/nodewatch/storage"
+	"github.com/nodewatch/nodewatch/tracker"
+	"github.com/nodewatch/nodewatch/tracker/config"
+	"github.com/nodewatch/nodewatch/tracker/fetch"
+	"github.com/nodewatch/nodewatch/tracker/flatcar"
+	"github.com/nodewatch/nodewatch/tracker/github"
+)
+
+// version is stamped by the build (-ldflags "-X main.version=...").
+var version = "dev"
+
+// Exit codes of the contract.
+const (
+	exitOK          = 0
+	exitUsage       = 1
+	exitSourceError = 2
+)
+
+// exitError carries an exit code out of a command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := execute(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// app is what every command shares.
+type app struct {
+	configPath string
+	stdout     io.Writer
+	stderr     io.Writer
+}
+
+func execute(ctx context.Context, args []string, stdoutW, stderrW io.Writer) int {
+	a := &app{stdout: stdoutW, stderr: stderrW}
+	root := &cobra.Command{
+		Use:           "nodewatch",
+		Short:         "Track what AKS node images carry: OS, Flatcar release, kernel, and what changed",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdoutW)
+	root.SetErr(stderrW)
+	root.SetArgs(args)
+	root.PersistentFlags().StringVar(&a.configPath, "config", os.Getenv("NODEWATCH_CONFIG"),
+		"config file (YAML; also NODEWATCH_CONFIG); none means the built-in defaults")
+	root.AddCommand(a.runCmd(), a.checkCmd(), a.imagesCmd(), a.flatcarCmd(), a.aksCmd(), a.showCmd(),
+		a.validateCmd(), a.versionCmd())
+
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintln(stderrW, "nodewatch:", err)
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return exitUsage
+}
+
+func (a *app) loadConfig() (*config.Config, error) {
+	cfg, err := config.Load(a.configPath, os.LookupEnv)
+	if err != nil {
+		return nil, &exitError{exitUsage, fmt.Errorf("configuration:\n%w", err)}
+	}
+	return cfg, nil
+}
+
+func (a *app) logger(cfg *config.Config) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Log.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(a.stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(a.stderr, opts))
+}
+
+// openStore opens the database; query commands open it read-only so that they run
+// beside each other.
+func openStore(cfg *config.Config, readOnly bool) (*storage.DB, error) {
+	db, err := storage.Open(cfg.Storage.Path, storage.Options{ReadOnly: readOnly})
+	if err != nil {
+		if errors.Is(err, storage.ErrLocked) && readOnly {
+			err = fmt.Errorf("%w\n(`nodewatch run` holds the database while it writes; query its HTTP API at http://%s/api/v1/, or retry in a moment)", err, cfg.HTTP.Listen)
+		}
+		return nil, &exitError{exitUsage, err}
+	}
+	return db, nil
+}
+
+// newTracker wires the configured sources to the store.
+func newTracker(cfg *config.Config, db tracker.Store, log *slog.Logger) (*tracker.Tracker, error) {
+	hc := &http.Client{
+		Transport: &fetch.Transport{UserAgent: "nodewatch/" + version},
+		// A bound on every request, so a server that stops answering cannot hold a cycle.
+		Timeout: 2 * time.Minute,
+	}
+	t := &tracker.Tracker{
+		Store:       db,
+		FirstRun:    tracker.FirstRun(cfg.FirstRun),
+		NoteFetches: 8,
+		Log:         log,
+	}
+	src := cfg.Sources
+	if src.AKSReleases.Enabled || src.VHDNotes.Enabled {
+		gh, err := github.New(hc, cfg.GitHub.APIURL, cfg.GitHub.Token.Value(), github.NotesLocation{
+			Repo: src.VHDNotes.Repo, Ref: src.VHDNotes.Ref, Path: src.VHDNotes.Path,
+		})
+		if err != nil {
+			return nil, err
+		}
+		if src.AKSReleases.Enabled {
+			t.AKS, t.AKSRepo = gh, src.AKSReleases.Repo
+		}
+		if src.VHDNotes.Enabled {
+			t.Notes, t.Families = gh, src.VHDNotes.Families
+		}
+	}
+	if src.Flatcar.Enabled {
+		t.Flatcar = &flatcar.Source{HTTP: hc, BaseURL: src.Flatcar.BaseURL, Format: flatcar.Format(src.Flatcar.Format)}
+		t.Channels = src.Flatcar.Channels
+	}
+	return t, nil
+}
+
+// notify hands a cycle's new events to the notifiers.
+func notify(ctx context.Context, db tracker.Store, notifiers []tracker.Notifier, events []tracker.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	msgs, err := tracker.Messages(db, events)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, m := range msgs {
+		for _, n := range notifiers {
+			if err := n.Notify(ctx, m); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %s: %w", n.Name(), m.Event.Key, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (a *app) notifiers() []tracker.Notifier {
+	return []tracker.Notifier{stdout.New("stdout", a.stdout)}
+}
+
+// cycle runs one cycle and reports it.
+func (a *app) cycle(ctx context.Context, cfg *config.Config, db *storage.DB, log *slog.Logger) (tracker.CycleReport, error) {
+	t, err := newTracker(cfg, db, log)
+	if err != nil {
+		return tracker.CycleReport{}, &exitError{exitUsage, err}
+	}
+	rep, events, err := t.Cycle(ctx)
+	if err != nil {
+		return rep, err
+	}
+	logCycle(log, rep, len(events))
+	if err := notify(ctx, db, a.notifiers(), events); err != nil {
+		log.Error("delivering events", "err", err)
+	}
+	return rep, nil
+}
+
+func logCycle(log *slog.Logger, rep tracker.CycleReport, events int) {
+	var requests, notModified, failed int
+	var bytes int64
+	for _, s := range rep.Sources {
+		requests += s.Requests
+		notModified += s.NotModified
+		bytes += s.BodyBytes
+		if s.Failed() {
+			failed++
+			log.Warn("source failed", "source", s.Source, "errors", s.Errors)
+		}
+	}
+	log.Info("cycle", "duration_ms", rep.DurationMS, "sources", len(rep.Sources), "failed", failed,
+		"requests", requests, "not_modified", notModified, "body_bytes", bytes, "events", events)
+}

@@ -1,0 +1,244 @@
+// Package github reads the two GitHub sources through go-github v66: the releases of
+// Azure/AKS and the VHD notes directories of Azure/AgentBaker. go-github keeps no ETags,
+// so every call carries its validator through fetch.WithValidator, and a 304 (which
+// go-github reports as an *ErrorResponse) is success with nothing new.
+package github
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	gogithub "github.com/google/go-github/v66/github"
+
+	"github.com/nodewatch/nodewatch/tracker"
+	"github.com/nodewatch/nodewatch/tracker/aksnotes"
+	"github.com/nodewatch/nodewatch/tracker/fetch"
+	"github.com/nodewatch/nodewatch/tracker/vhdnotes"
+)
+
+// Client reads GitHub. HTTP must use a *fetch.Transport so validators reach the wire.
+type Client struct {
+	gh    *gogithub.Client
+	http  *http.Client
+	notes NotesLocation
+}
+
+// NotesLocation is where the VHD notes live.
+type NotesLocation struct {
+	Repo string // owner/name
+	Ref  string
+	Path string // vhdbuilder/release-notes
+}
+
+// New returns a client for apiURL ("https://api.github.com/" or a GitHub Enterprise /
+// test server ".../api/v3/"); token may be empty for public repositories.
+func New(httpClient *http.Client, apiURL, token string, notes NotesLocation) (*Client, error) {
+	gh := gogithub.NewClient(httpClient)
+	if token != "" {
+		gh = gh.WithAuthToken(token)
+	}
+	u, err := url.Parse(apiURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil, fmt.Errorf("github api_url %q is not an http(s) URL", apiURL)
+	}
+	if !strings.HasSuffix(u.Path, "/") {
+		u.Path += "/"
+	}
+	gh.BaseURL = u
+	return &Client{gh: gh, http: httpClient, notes: notes}, nil
+}
+
+func splitRepo(repo string) (string, string, error) {
+	owner, name, ok := strings.Cut(repo, "/")
+	if !ok || owner == "" || name == "" || strings.Contains(name, "/") {
+		return "", "", fmt.Errorf("repository %q is not owner/name", repo)
+	}
+	return owner, name, nil
+}
+
+// notModified tells a 304 from a failure: go-github treats every non-2xx as an error.
+func notModified(resp *gogithub.Response, err error) bool {
+	if resp != nil && resp.StatusCode == http.StatusNotModified {
+		return true
+	}
+	var er *gogithub.ErrorResponse
+	return errors.As(err, &er) && er.Response != nil && er.Response.StatusCode == http.StatusNotModified
+}
+
+// describe turns go-github's errors into one line naming what was asked. A 429 comes
+// back as a plain *ErrorResponse, not a rate-limit error, so it is recognised here.
+func describe(what string, resp *gogithub.Response, err error) error {
+	var rl *gogithub.RateLimitError
+	var ab *gogithub.AbuseRateLimitError
+	switch {
+	case errors.As(err, &rl):
+		return fmt.Errorf("%s: GitHub rate limit exhausted until %s (set github.token for 5,000 requests an hour): %w",
+			what, rl.Rate.Reset.UTC().Format(time.RFC3339), err)
+	case errors.As(err, &ab):
+		return fmt.Errorf("%s: GitHub secondary rate limit (retry after %s): %w", what, ab.GetRetryAfter(), err)
+	case resp != nil && resp.StatusCode == http.StatusTooManyRequests:
+		return fmt.Errorf("%s: GitHub answered 429 Too Many Requests (retry after %s): %w",
+			what, fetch.RetryAfter(resp.Header), err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// Releases implements tracker.AKSReleaseSource. Every page is asked conditionally; a page
+// that answers 304 carries no Link header, so the page count kept with page 1's validator
+// says how far to go.
+func (c *Client) Releases(ctx context.Context, repo string, lookup tracker.ValidatorLookup) (tracker.ReleasePages, error) {
+	owner, name, err := splitRepo(repo)
+	if err != nil {
+		return tracker.ReleasePages{}, err
+	}
+	out := tracker.ReleasePages{Validators: map[string]tracker.Validator{}, NotModified: true}
+	firstURL := ""
+	lastPage := 1
+	for page := 1; page <= lastPage; page++ {
+		u := c.gh.BaseURL.String() + fmt.Sprintf("repos/%s/%s/releases?page=%d&per_page=100", owner, name, page)
+		prev, err := lookup(u)
+		if err != nil {
+			return tracker.ReleasePages{}, err
+		}
+		if page == 1 {
+			firstURL = u
+			lastPage = max(prev.Pages, 1)
+		}
+		opts := &gogithub.ListOptions{Page: page, PerPage: 100}
+		rels, resp, err := c.gh.Repositories.ListReleases(fetch.WithValidator(ctx, prev), owner, name, opts)
+		if notModified(resp, err) {
+			out.Validators[u] = prev
+			continue
+		}
+		if err != nil {
+			return tracker.ReleasePages{}, describe(fmt.Sprintf("listing releases of %s (page %d)", repo, page), resp, err)
+		}
+		out.NotModified = false
+		out.Validators[u] = fetch.ValidatorOf(resp.Header)
+		if resp.NextPage > 0 {
+			lastPage = max(lastPage, resp.NextPage)
+		} else if page == 1 || resp.LastPage == 0 {
+			lastPage = page // the list may have shrunk
+		}
+		for _, r := range rels {
+			if r.GetDraft() {
+				continue
+			}
+			out.Releases = append(out.Releases, toAKSRelease(repo, r))
+		}
+	}
+	v := out.Validators[firstURL]
+	v.Pages = lastPage
+	out.Validators[firstURL] = v
+	return out, nil
+}
+
+func toAKSRelease(repo string, r *gogithub.RepositoryRelease) tracker.AKSRelease {
+	body := r.GetBody()
+	sum := sha256.Sum256([]byte(body))
+	published := r.GetPublishedAt().Time
+	if published.IsZero() {
+		published = r.GetCreatedAt().Time
+	}
+	refs := aksnotes.ParseBody(body)
+	if refs == nil {
+		refs = []tracker.AKSImageRef{}
+	}
+	return tracker.AKSRelease{
+		Repo:        repo,
+		Tag:         r.GetTagName(),
+		Name:        r.GetName(),
+		PublishedAt: published.UTC().Truncate(time.Second),
+		URL:         r.GetHTMLURL(),
+		NodeImages:  refs,
+		BodySHA256:  hex.EncodeToString(sum[:]),
+	}
+}
+
+// ListFamily implements tracker.VHDNotesSource.
+func (c *Client) ListFamily(ctx context.Context, family string, lookup tracker.ValidatorLookup) (tracker.FamilyListing, error) {
+	owner, name, err := splitRepo(c.notes.Repo)
+	if err != nil {
+		return tracker.FamilyListing{}, err
+	}
+	dir := strings.Trim(c.notes.Path, "/") + "/" + family
+	listing := tracker.FamilyListing{URL: c.gh.BaseURL.String() + fmt.Sprintf("repos/%s/%s/contents/%s?ref=%s", owner, name, dir, url.QueryEscape(c.notes.Ref))}
+	v, err := lookup(listing.URL)
+	if err != nil {
+		return listing, err
+	}
+	_, entries, resp, err := c.gh.Repositories.GetContents(fetch.WithValidator(ctx, v), owner, name, dir,
+		&gogithub.RepositoryContentGetOptions{Ref: c.notes.Ref})
+	if notModified(resp, err) {
+		listing.NotModified, listing.Validator = true, v
+		return listing, nil
+	}
+	if err != nil {
+		return listing, describe(fmt.Sprintf("listing %s/%s", c.notes.Repo, dir), resp, err)
+	}
+	if entries == nil {
+		return listing, fmt.Errorf("listing %s/%s: a file, not a directory", c.notes.Repo, dir)
+	}
+	listing.Validator = fetch.ValidatorOf(resp.Header)
+	for _, e := range entries {
+		if e.GetType() != "file" {
+			continue
+		}
+		version, _ := vhdnotes.ImageFileVersion(e.GetName())
+		listing.Entries = append(listing.Entries, tracker.NoteEntry{
+			Name:        e.GetName(),
+			Version:     version,
+			Path:        e.GetPath(),
+			SHA:         e.GetSHA(),
+			Size:        e.GetSize(),
+			DownloadURL: e.GetDownloadURL(),
+			HTMLURL:     e.GetHTMLURL(),
+		})
+	}
+	return listing, nil
+}
+
+func (c *Client) download(ctx context.Context, e tracker.NoteEntry) ([]byte, error) {
+	if e.DownloadURL == "" {
+		return nil, fmt.Errorf("%s: the listing gives no download_url", e.Path)
+	}
+	res, err := fetch.Get(ctx, c.http, e.DownloadURL, tracker.Validator{})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", e.Path, err)
+	}
+	return res.Body, nil
+}
+
+// FetchNote implements tracker.VHDNotesSource. The note is read unconditionally: it is
+// asked for only when its blob SHA is new, so a validator could never match.
+func (c *Client) FetchNote(ctx context.Context, e tracker.NoteEntry) (tracker.VHDNotes, error) {
+	body, err := c.download(ctx, e)
+	if err != nil {
+		return tracker.VHDNotes{}, err
+	}
+	n, err := vhdnotes.Parse(body)
+	if err != nil {
+		return tracker.VHDNotes{}, fmt.Errorf("%s: %w", e.Path, err)
+	}
+	return n, nil
+}
+
+// FetchSKU implements tracker.VHDNotesSource.
+func (c *Client) FetchSKU(ctx context.Context, e tracker.NoteEntry) (string, error) {
+	body, err := c.download(ctx, e)
+	if err != nil {
+		return "", err
+	}
+	sku, _, err := vhdnotes.ParseImageList(body)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", e.Path, err)
+	}
+	return sku, nil
+}

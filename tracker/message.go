@@ -1,0 +1,133 @@
+package tracker
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Message is an event with what a person needs to read it: the linked image, the
+// Flatcar release or the AKS release it is about.
+type Message struct {
+	Event   Event           `json:"event"`
+	Image   *ImageView      `json:"image,omitempty"`
+	Flatcar *FlatcarRelease `json:"flatcar,omitempty"`
+	AKS     *AKSRelease     `json:"aks,omitempty"`
+}
+
+// Notifier delivers messages somewhere people read them.
+type Notifier interface {
+	Name() string
+	Notify(ctx context.Context, m Message) error
+}
+
+// Messages resolves events against the store.
+func Messages(s Store, events []Event) ([]Message, error) {
+	var views map[string]ImageView
+	out := make([]Message, 0, len(events))
+	for _, e := range events {
+		m := Message{Event: e}
+		switch e.Kind {
+		case EventNodeImage:
+			if views == nil {
+				images, err := s.Images("")
+				if err != nil {
+					return nil, err
+				}
+				releases, err := s.FlatcarReleases("")
+				if err != nil {
+					return nil, err
+				}
+				views = map[string]ImageView{}
+				for _, v := range LinkImages(images, releases) {
+					views[v.Family+"\x00"+v.Version] = v
+				}
+			}
+			if v, ok := views[e.Subject+"\x00"+e.Version]; ok {
+				m.Image = &v
+			}
+		case EventFlatcarRelease:
+			rs, err := s.FlatcarReleases(e.Subject)
+			if err != nil {
+				return nil, err
+			}
+			for _, r := range rs {
+				if r.Version == e.Version {
+					m.Flatcar = &r
+				}
+			}
+		case EventAKSRelease:
+			rs, err := s.AKSReleases(e.Subject)
+			if err != nil {
+				return nil, err
+			}
+			for _, r := range rs {
+				if r.Tag == e.Version {
+					m.AKS = &r
+				}
+			}
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// Summary is the message in one line.
+func (m Message) Summary() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s %s", m.Event.Kind, m.Event.Subject, m.Event.Version)
+	switch {
+	case m.Image != nil:
+		im := m.Image
+		fmt.Fprintf(&b, ": %s %s, kernel %s", im.OS.Name, deref(im.OS.Version, "(version unknown)"), deref(im.Kernel, "none"))
+		if f := im.Flatcar; f != nil {
+			if f.Channel != nil {
+				fmt.Fprintf(&b, ", Flatcar %s from %s released %s", f.Version, *f.Channel, f.ReleasedAt.Format(time.DateOnly))
+			} else {
+				fmt.Fprintf(&b, ", Flatcar %s (not in Flatcar's feeds yet)", f.Version)
+			}
+		}
+		if im.Previous != nil {
+			if len(im.Changes) == 0 {
+				fmt.Fprintf(&b, "; no change against %s", *im.Previous)
+			} else {
+				parts := make([]string, len(im.Changes))
+				for i, c := range im.Changes {
+					parts[i] = fmt.Sprintf("%s %s -> %s", c.What, orDash(c.From), orDash(c.To))
+				}
+				fmt.Fprintf(&b, "; since %s: %s", *im.Previous, strings.Join(parts, "; "))
+			}
+		}
+		fmt.Fprintf(&b, "; %s", im.NotesURL)
+	case m.Flatcar != nil:
+		r := m.Flatcar
+		fmt.Fprintf(&b, ": kernel %s, released %s; %s", orDash(r.Kernel), r.ReleasedAt.Format(time.RFC3339), r.NotesURL)
+	case m.AKS != nil:
+		r := m.AKS
+		imgs := make([]string, len(r.NodeImages))
+		for i, n := range r.NodeImages {
+			imgs[i] = n.OS + " " + n.Version
+		}
+		fmt.Fprintf(&b, ": published %s", r.PublishedAt.Format(time.RFC3339))
+		if len(imgs) > 0 {
+			fmt.Fprintf(&b, ", node images %s", strings.Join(imgs, ", "))
+		}
+		fmt.Fprintf(&b, "; %s", r.URL)
+	}
+	return b.String()
+}
+
+func deref(s *string, none string) string {
+	if s == nil {
+		return none
+	}
+	return *s
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

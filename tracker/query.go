@@ -1,0 +1,120 @@
+package tracker
+
+import (
+	"strings"
+)
+
+// MatchFamily matches a family against a glob in which `*` matches any run of
+// characters, `/` included: `AKSUbuntu/*` takes every Ubuntu family.
+func MatchFamily(glob, family string) bool {
+	parts := strings.Split(glob, "*")
+	if len(parts) == 1 {
+		return glob == family
+	}
+	if !strings.HasPrefix(family, parts[0]) {
+		return false
+	}
+	rest := family[len(parts[0]):]
+	for _, p := range parts[1 : len(parts)-1] {
+		i := strings.Index(rest, p)
+		if i < 0 {
+			return false
+		}
+		rest = rest[i+len(p):]
+	}
+	last := parts[len(parts)-1]
+	return len(rest) >= len(last) && strings.HasSuffix(rest, last)
+}
+
+// ImageFilter answers the questions people bring: a family, or what a node reports in
+// `kubectl get nodes -o wide` (KERNEL-VERSION, and the version in OS-IMAGE).
+type ImageFilter struct {
+	Family    string // glob; "" for all
+	Kernel    string // exact kernel release, e.g. 6.12.35-flatcar
+	OSVersion string // os-release VERSION or VERSION_ID, or a Flatcar version
+}
+
+// Match reports whether the view passes the filter.
+func (f ImageFilter) Match(v ImageView) bool {
+	if f.Family != "" && !MatchFamily(f.Family, v.Family) {
+		return false
+	}
+	if f.Kernel != "" && (v.Kernel == nil || *v.Kernel != f.Kernel) {
+		return false
+	}
+	if f.OSVersion != "" {
+		ok := v.OS.VersionID == f.OSVersion || (v.OS.Version != nil && *v.OS.Version == f.OSVersion)
+		// kubectl shows PRETTY_NAME as OS-IMAGE ("Ubuntu 24.04.4 LTS"): accept it too.
+		ok = ok || (v.OS.PrettyName != "" && v.OS.PrettyName == f.OSVersion)
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// FilterImages keeps the views that pass f.
+func FilterImages(views []ImageView, f ImageFilter) []ImageView {
+	out := []ImageView{}
+	for _, v := range views {
+		if f.Match(v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// Found is everything of one version: `show` prints it.
+type Found struct {
+	Images  []ImageView      `json:"images"`
+	Flatcar []FlatcarRelease `json:"flatcar"`
+	AKS     []AKSRelease     `json:"aks"`
+}
+
+// Empty reports whether nothing was found.
+func (f Found) Empty() bool { return len(f.Images)+len(f.Flatcar)+len(f.AKS) == 0 }
+
+// Show finds every node image, Flatcar release or AKS release of a version. It takes a
+// plain version (202605.27.0, 4694.0.0, an AKS tag), or a node image version exactly as
+// `az aks nodepool list` prints it (AKSFlatcar-flatcargen2-202508.06.0). AKS releases
+// that name the image version are listed too: they are how it rolled out.
+func Show(s Store, query string) (Found, error) {
+	found := Found{Images: []ImageView{}, Flatcar: []FlatcarRelease{}, AKS: []AKSRelease{}}
+	images, err := s.Images("")
+	if err != nil {
+		return found, err
+	}
+	releases, err := s.FlatcarReleases("")
+	if err != nil {
+		return found, err
+	}
+	version := query
+	if i := strings.LastIndex(query, "-"); i >= 0 && strings.HasPrefix(query, "AKS") {
+		version = query[i+1:]
+	}
+	for _, v := range LinkImages(images, releases) {
+		if v.Version == query || (v.NodeImageVersion != "" && v.NodeImageVersion == query) ||
+			(version != query && v.NodeImageVersion == "" && v.Version == version && strings.HasPrefix(query, strings.Split(v.Family, "/")[0]+"-")) {
+			found.Images = append(found.Images, v)
+		}
+	}
+	for _, r := range releases {
+		if r.Version == query {
+			found.Flatcar = append(found.Flatcar, r)
+		}
+	}
+	aks, err := s.AKSReleases("")
+	if err != nil {
+		return found, err
+	}
+	for _, r := range aks {
+		named := r.Tag == query
+		for _, n := range r.NodeImages {
+			named = named || n.Version == version
+		}
+		if named {
+			found.AKS = append(found.AKS, r)
+		}
+	}
+	return found, nil
+}

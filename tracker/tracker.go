@@ -1,0 +1,194 @@
+// Package tracker is nodewatch's domain: what a node image, a Flatcar release and an AKS
+// release are, how they link, and the cycle that reads the upstream sources into history.
+//
+// The types here are shared by every other package; the packages below tracker/ each
+// wrap one outside thing (a parser of one upstream format, one HTTP API), and storage/
+// keeps these types in bbolt.
+package tracker
+
+import (
+	"context"
+	"time"
+)
+
+// EventKind names what happened upstream.
+type EventKind string
+
+const (
+	EventNodeImage      EventKind = "node_image"
+	EventFlatcarRelease EventKind = "flatcar_release"
+	EventAKSRelease     EventKind = "aks_release"
+)
+
+// OS is what a node image's notes say about its operating system. Version is nil where
+// the notes do not say (older Linux notes carry no os-release block).
+type OS struct {
+	Name       string  `json:"name"`
+	Version    *string `json:"version"`
+	ID         string  `json:"id,omitempty"`
+	IDLike     string  `json:"id_like,omitempty"`
+	VersionID  string  `json:"version_id,omitempty"`
+	PrettyName string  `json:"pretty_name,omitempty"`
+}
+
+// VHDNotes is what one AgentBaker `<version>.txt` says, parsed. Kernel is "" when the
+// notes name none (Windows, truncated notes): never invented.
+type VHDNotes struct {
+	OS         OS
+	Kernel     string
+	BuildTime  time.Time // "Starting build on ..." (Linux) or the build number's date (Windows); zero if absent
+	BuildID    string    // "VSTS Build NUMBER" or Windows "Build Number"
+	Commit     string    // AgentBaker commit the image was built from
+	Components map[string][]string
+}
+
+// NodeImage is one AKS node image of one family, as stored.
+type NodeImage struct {
+	Family     string              `json:"family"`
+	Version    string              `json:"version"`
+	SKU        string              `json:"sku,omitempty"`
+	OS         OS                  `json:"os"`
+	Kernel     string              `json:"kernel,omitempty"`
+	BuildTime  time.Time           `json:"build_time,omitzero"`
+	BuildID    string              `json:"build_id,omitempty"`
+	Commit     string              `json:"commit,omitempty"`
+	Components map[string][]string `json:"components,omitempty"`
+	NotesURL   string              `json:"notes_url"`
+	// NotesSHA is the git blob SHA the Contents API listed: a changed SHA means the note
+	// was edited in place and is read again.
+	NotesSHA  string    `json:"notes_sha,omitempty"`
+	FirstSeen time.Time `json:"first_seen"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// IsFlatcar reports whether the image's OS version is a Flatcar release. Azure Container
+// Linux says ID_LIKE=flatcar with its own ID: that is not a Flatcar release.
+func (i NodeImage) IsFlatcar() bool { return i.OS.ID == "flatcar" }
+
+// FlatcarRelease is one release of one Flatcar channel.
+type FlatcarRelease struct {
+	Channel       string            `json:"channel"`
+	Version       string            `json:"version"`
+	ReleasedAt    time.Time         `json:"released_at"`
+	Kernel        string            `json:"kernel,omitempty"`
+	Containerd    string            `json:"containerd,omitempty"`
+	Systemd       string            `json:"systemd,omitempty"`
+	Packages      map[string]string `json:"packages,omitempty"`
+	Architectures []string          `json:"architectures,omitempty"`
+	NotesURL      string            `json:"notes_url,omitempty"`
+	FirstSeen     time.Time         `json:"first_seen"`
+	UpdatedAt     time.Time         `json:"updated_at"`
+}
+
+// AKSImageRef is one node image version an AKS release note names.
+type AKSImageRef struct {
+	OS        string `json:"os"`
+	Version   string `json:"version"`
+	NotesPath string `json:"notes_path,omitempty"`
+}
+
+// AKSRelease is one GitHub release of Azure/AKS.
+type AKSRelease struct {
+	Repo        string        `json:"repo"`
+	Tag         string        `json:"tag"`
+	Name        string        `json:"name,omitempty"`
+	PublishedAt time.Time     `json:"published_at"`
+	URL         string        `json:"url"`
+	NodeImages  []AKSImageRef `json:"node_images"`
+	// BodySHA256 tells an edit in place from an unchanged body without keeping the body.
+	BodySHA256 string    `json:"body_sha256,omitempty"`
+	FirstSeen  time.Time `json:"first_seen"`
+	UpdatedAt  time.Time `json:"updated_at"`
+}
+
+// Event is something new upstream, recorded once under its Key
+// (`<event>:<family or channel or repo>:<version or tag>`).
+type Event struct {
+	Key       string    `json:"key"`
+	Kind      EventKind `json:"kind"`
+	Subject   string    `json:"subject"` // family, channel or repo
+	Version   string    `json:"version"` // image version, Flatcar version or AKS tag
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// EventKey builds the contract's event key.
+func EventKey(kind EventKind, subject, version string) string {
+	return string(kind) + ":" + subject + ":" + version
+}
+
+// Validator is what a conditional HTTP request sends back: the ETag and Last-Modified
+// of the last body that was fully processed.
+type Validator struct {
+	ETag         string `json:"etag,omitempty"`
+	LastModified string `json:"last_modified,omitempty"`
+	// Pages is how many pages the resource had, for paginated GitHub lists whose later
+	// pages answer 304 and so carry no Link header to follow.
+	Pages int `json:"pages,omitempty"`
+}
+
+// IsZero reports whether there is nothing to send.
+func (v Validator) IsZero() bool { return v.ETag == "" && v.LastModified == "" }
+
+// Batch is everything one source brought in one cycle, applied to the store in one
+// transaction so that a crash leaves either all of it or none.
+type Batch struct {
+	Images          []NodeImage
+	FlatcarReleases []FlatcarRelease
+	AKSReleases     []AKSRelease
+	Events          []Event
+	// Validators are keyed by the request URL.
+	Validators map[string]Validator
+	// Seeded names the scopes (see ScopeKey) whose first successful read this batch is.
+	Seeded []string
+	// Meta holds small per-scope facts, such as the SKU of a family.
+	Meta map[string]string
+}
+
+// ScopeKey names what `first_run` applies to: one family, channel or release repo.
+func ScopeKey(kind EventKind, subject string) string { return string(kind) + ":" + subject }
+
+// Store is the history nodewatch keeps. storage/ implements it on bbolt.
+type Store interface {
+	// Apply writes a batch atomically. Items already stored keep their FirstSeen; an
+	// event whose key is stored already is not stored again. It returns the events that
+	// were new to the store.
+	Apply(ctx context.Context, b Batch) ([]Event, error)
+
+	Validator(url string) (Validator, error)
+	Seeded(scope string) (bool, error)
+	Meta(key string) (string, error)
+
+	Images(family string) ([]NodeImage, error) // "" for every family
+	Image(family, version string) (NodeImage, bool, error)
+	FlatcarReleases(channel string) ([]FlatcarRelease, error) // "" for every channel
+	AKSReleases(repo string) ([]AKSRelease, error)            // "" for every repo
+	Events(since time.Time) ([]Event, error)
+
+	// RecordCycle keeps the outcome of one cycle (the last one is what `check` and
+	// /readyz report).
+	RecordCycle(ctx context.Context, c CycleReport) error
+	LastCycle() (CycleReport, bool, error)
+}
+
+// CycleReport is what one cycle did, per source.
+type CycleReport struct {
+	Started    time.Time      `json:"started"`
+	Finished   time.Time      `json:"finished"`
+	DurationMS int64          `json:"duration_ms"`
+	Sources    []SourceReport `json:"sources"`
+}
+
+// SourceReport is one source's part of a cycle.
+type SourceReport struct {
+	Source       string   `json:"source"` // e.g. "vhd_notes:AKSFlatcar/gen2", "flatcar:alpha", "aks_releases:Azure/AKS"
+	Requests     int      `json:"requests"`
+	NotModified  int      `json:"not_modified"`
+	BodyBytes    int64    `json:"body_bytes"`
+	NewItems     int      `json:"new_items"`
+	UpdatedItems int      `json:"updated_items"`
+	Events       int      `json:"events"`
+	Errors       []string `json:"errors,omitempty"`
+}
+
+// Failed reports whether the source had any error.
+func (r SourceReport) Failed() bool { return len(r.Errors) > 0 }

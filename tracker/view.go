@@ -1,0 +1,185 @@
+package tracker
+
+import (
+	"slices"
+	"strings"
+	"time"
+)
+
+// ImageView is a node image linked to what a person asks next: the Flatcar release it
+// carries and what changed against the previous image of its family. It is derived on
+// read from the stored history, so an image whose Flatcar release appears days later in
+// the feeds is linked as soon as the release is stored.
+type ImageView struct {
+	Family string `json:"family"`
+	// NodeImageVersion is the name `az aks nodepool list` prints (AKSFlatcar-flatcargen2-202508.06.0),
+	// known once the family's sku is.
+	NodeImageVersion string       `json:"node_image_version,omitempty"`
+	Version          string       `json:"version"`
+	OS               OS           `json:"os"`
+	Kernel           *string      `json:"kernel"`
+	Flatcar          *FlatcarLink `json:"flatcar"`
+	BuildTime        *time.Time   `json:"build_time"`
+	FirstSeen        time.Time    `json:"first_seen"`
+	NotesURL         string       `json:"notes_url"`
+	Previous         *string      `json:"previous"`
+	Changes          []Change     `json:"changes"`
+}
+
+// FlatcarLink is the Flatcar release a Flatcar image carries. Channel, ReleasedAt and
+// Kernel are null while Flatcar's feeds do not list the version yet (the site lags).
+type FlatcarLink struct {
+	Version    string     `json:"version"`
+	Channel    *string    `json:"channel"`
+	ReleasedAt *time.Time `json:"released_at"`
+	Kernel     *string    `json:"kernel"`
+	// DaysAfterRelease is how long after the Flatcar release the image was built.
+	DaysAfterRelease *int `json:"days_after_release,omitempty"`
+	// ChannelLatest and StableLatest are the newest releases of the image's channel and
+	// of stable on the day the image was built: how far behind the image was.
+	ChannelLatest *string `json:"channel_latest,omitempty"`
+	StableLatest  *string `json:"stable_latest,omitempty"`
+}
+
+// Change is one difference against the previous image of the family. A component the
+// notes of either image do not list is unknown there, not removed, and is not a change.
+type Change struct {
+	What string `json:"what"` // "os.version", "kernel", "flatcar", or a component name
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+// Day is the day an image was built: its build time, or else the day its version names.
+func (i NodeImage) Day() time.Time {
+	if !i.BuildTime.IsZero() {
+		return i.BuildTime
+	}
+	if v, err := ParseImageVersion(i.Version); err == nil {
+		return v.Date
+	}
+	return i.FirstSeen
+}
+
+// LinkImages builds the views of images (any order) against the Flatcar history.
+// The result is ordered by family, then version.
+func LinkImages(images []NodeImage, releases []FlatcarRelease) []ImageView {
+	byVersion := make(map[string]FlatcarRelease, len(releases))
+	byChannel := map[string][]FlatcarRelease{}
+	for _, r := range releases {
+		byVersion[r.Version] = r
+		byChannel[r.Channel] = append(byChannel[r.Channel], r)
+	}
+	for _, rs := range byChannel {
+		slices.SortFunc(rs, func(a, b FlatcarRelease) int { return a.ReleasedAt.Compare(b.ReleasedAt) })
+	}
+	sorted := slices.Clone(images)
+	slices.SortFunc(sorted, func(a, b NodeImage) int {
+		if c := strings.Compare(a.Family, b.Family); c != 0 {
+			return c
+		}
+		return CompareImageVersions(a.Version, b.Version)
+	})
+	views := make([]ImageView, len(sorted))
+	for i, im := range sorted {
+		v := ImageView{
+			Family: im.Family, Version: im.Version, OS: im.OS, FirstSeen: im.FirstSeen,
+			NotesURL: im.NotesURL, Changes: []Change{},
+		}
+		if im.SKU != "" {
+			top, _, _ := strings.Cut(im.Family, "/")
+			v.NodeImageVersion = top + "-" + im.SKU + "-" + im.Version
+		}
+		if im.Kernel != "" {
+			v.Kernel = ptr(im.Kernel)
+		}
+		if !im.BuildTime.IsZero() {
+			v.BuildTime = ptr(im.BuildTime)
+		}
+		if im.IsFlatcar() && im.OS.Version != nil {
+			v.Flatcar = linkFlatcar(*im.OS.Version, im.Day(), byVersion, byChannel)
+		}
+		if i > 0 && sorted[i-1].Family == im.Family {
+			prev := sorted[i-1]
+			v.Previous = ptr(prev.Version)
+			v.Changes = Changes(prev, im)
+		}
+		views[i] = v
+	}
+	return views
+}
+
+func linkFlatcar(version string, day time.Time, byVersion map[string]FlatcarRelease, byChannel map[string][]FlatcarRelease) *FlatcarLink {
+	l := &FlatcarLink{Version: version}
+	r, ok := byVersion[version]
+	if !ok {
+		return l
+	}
+	l.Channel, l.ReleasedAt = ptr(r.Channel), ptr(r.ReleasedAt)
+	if r.Kernel != "" {
+		l.Kernel = ptr(r.Kernel)
+	}
+	if days := int(day.Sub(r.ReleasedAt).Hours() / 24); day.After(r.ReleasedAt) {
+		l.DaysAfterRelease = ptr(days)
+	} else {
+		l.DaysAfterRelease = ptr(0)
+	}
+	l.ChannelLatest = latestOn(byChannel[r.Channel], day)
+	l.StableLatest = latestOn(byChannel["stable"], day)
+	return l
+}
+
+// latestOn returns the newest release out by day, from releases ordered by date.
+func latestOn(releases []FlatcarRelease, day time.Time) *string {
+	i, _ := slices.BinarySearchFunc(releases, day, func(r FlatcarRelease, d time.Time) int {
+		if r.ReleasedAt.After(d) {
+			return 1
+		}
+		return -1
+	})
+	if i == 0 {
+		return nil
+	}
+	return ptr(releases[i-1].Version)
+}
+
+// Changes lists what differs from prev to cur: the OS version, the kernel, and every
+// component both notes list with different versions.
+func Changes(prev, cur NodeImage) []Change {
+	out := []Change{}
+	if prev.OS.Version != nil && cur.OS.Version != nil && *prev.OS.Version != *cur.OS.Version {
+		out = append(out, Change{What: "os.version", From: *prev.OS.Version, To: *cur.OS.Version})
+	}
+	if prev.Kernel != "" && cur.Kernel != "" && prev.Kernel != cur.Kernel {
+		out = append(out, Change{What: "kernel", From: prev.Kernel, To: cur.Kernel})
+	}
+	names := make([]string, 0, len(cur.Components))
+	for name := range cur.Components {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		was, ok := prev.Components[name]
+		if !ok {
+			continue
+		}
+		// Components such as kubelet list several versions: say which went and which came.
+		removed, added := setDiff(was, cur.Components[name]), setDiff(cur.Components[name], was)
+		if len(removed) > 0 || len(added) > 0 {
+			out = append(out, Change{What: name, From: strings.Join(removed, ", "), To: strings.Join(added, ", ")})
+		}
+	}
+	return out
+}
+
+// setDiff returns the elements of a not in b, in a's order.
+func setDiff(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func ptr[T any](v T) *T { return &v }
