@@ -121,6 +121,8 @@ func (t *Tracker) Cycle(ctx context.Context) (CycleReport, []Event, error) {
 			}
 			sr.Events = len(newEvents)
 			events = append(events, newEvents...)
+			t.logger().Debug("source read", "source", sr.Source, "requests", sr.Requests, "not_modified", sr.NotModified,
+				"new", sr.NewItems, "updated", sr.UpdatedItems, "events", sr.Events, "errors", len(sr.Errors))
 		}()
 	}
 	wg.Wait()

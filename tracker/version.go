@@ -144,7 +144,39 @@ func CompareDotted(a, b string) int {
 			return c
 		}
 	}
-	return strings.Compare(a[len(na):], b[len(nb):])
+	return compareNatural(a[len(na):], b[len(nb):])
+}
+
+// compareNatural orders strings with their runs of digits taken as numbers, so that
+// `-10.azl3` > `-9.azl3` and `-1000-azure` > `-999-azure`.
+func compareNatural(a, b string) int {
+	for a != "" && b != "" {
+		da, db := digitRun(a), digitRun(b)
+		if da > 0 && db > 0 {
+			x, y := strings.TrimLeft(a[:da], "0"), strings.TrimLeft(b[:db], "0")
+			if c := cmpInt(len(x), len(y)); c != 0 {
+				return c
+			}
+			if c := strings.Compare(x, y); c != 0 {
+				return c
+			}
+			a, b = a[da:], b[db:]
+			continue
+		}
+		if a[0] != b[0] {
+			return cmpInt(int(a[0]), int(b[0]))
+		}
+		a, b = a[1:], b[1:]
+	}
+	return cmpInt(len(a), len(b))
+}
+
+func digitRun(s string) int {
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return i
 }
 
 func cmpInt(a, b int) int {

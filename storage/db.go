@@ -1,0 +1,154 @@
+// Package storage keeps nodewatch's history (tracker.Store) in one bbolt file.
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"strconv"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/nodewatch/nodewatch/tracker"
+)
+
+// ErrLocked is returned by Open when another process holds the database's file lock.
+var ErrLocked = errors.New("in use by another nodewatch process")
+
+var _ tracker.Store = (*DB)(nil)
+
+var (
+	bucketMeta       = []byte("meta")
+	bucketImages     = []byte("images")
+	bucketFlatcar    = []byte("flatcar")
+	bucketAKS        = []byte("aks")
+	bucketEvents     = []byte("events")
+	bucketEventOrder = []byte("event_order")
+	bucketValidators = []byte("validators")
+	bucketSeeded     = []byte("seeded")
+	bucketCycles     = []byte("cycles")
+)
+
+// keySchemaVersion lives in the meta bucket beside the callers' Meta keys.
+const keySchemaVersion = "schema_version"
+
+// migrations[v] moves a database from schema v to v+1, so the schema this binary writes
+// is len(migrations). A migration, once released, never changes: later schemas append.
+var migrations = []func(tx *bolt.Tx) error{
+	// v0 is a new file, or one from before nodewatch kept a schema.
+	func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{
+			bucketMeta, bucketImages, bucketFlatcar, bucketAKS, bucketEvents,
+			bucketEventOrder, bucketValidators, bucketSeeded, bucketCycles,
+		} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		return nil
+	},
+}
+
+// Options tune Open.
+type Options struct {
+	// Timeout is how long to wait for the file lock; 0 means 1s, where bbolt would wait
+	// forever.
+	Timeout time.Duration
+	// ReadOnly takes a shared lock, so that query commands run beside each other.
+	ReadOnly bool
+	// Now stamps the seeded scopes; nil means time.Now.
+	Now func() time.Time
+}
+
+// DB is the bbolt file behind tracker.Store.
+type DB struct {
+	bolt *bolt.DB
+	path string
+	now  func() time.Time
+}
+
+// Open opens or creates the database at path (the parent directory must exist) and
+// migrates it to the current schema. A read-only open never creates or migrates. While
+// another process holds the file, Open gives up after opts.Timeout with ErrLocked.
+func Open(path string, opts Options) (*DB, error) {
+	timeout := opts.Timeout
+	if timeout == 0 {
+		timeout = time.Second
+	}
+	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: opts.ReadOnly})
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, fmt.Errorf("database %s is %w (waited %s)", path, ErrLocked, timeout)
+	case opts.ReadOnly && errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("no database at %s yet (run `nodewatch check` first): %w", path, err)
+	case err != nil:
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	db := &DB{bolt: b, path: path, now: opts.Now}
+	if db.now == nil {
+		db.now = time.Now
+	}
+	if err := db.migrate(); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// Close releases the file and its lock.
+func (db *DB) Close() error {
+	if err := db.bolt.Close(); err != nil {
+		return fmt.Errorf("close database %s: %w", db.path, err)
+	}
+	return nil
+}
+
+// migrate brings the file to len(migrations) in one transaction. It writes nothing to a
+// file that is current already or newer than this binary.
+func (db *DB) migrate() error {
+	var from int
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		var err error
+		from, err = schemaVersion(tx)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("database %s: %w", db.path, err)
+	}
+	current := len(migrations)
+	switch {
+	case from > current:
+		return fmt.Errorf("database %s: schema v%d is newer than this nodewatch (v%d); upgrade nodewatch", db.path, from, current)
+	case from == current:
+		return nil
+	case db.bolt.IsReadOnly():
+		return fmt.Errorf("database %s: schema v%d is older than this nodewatch (v%d); run `nodewatch check` once to upgrade it", db.path, from, current)
+	}
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		for v := from; v < current; v++ {
+			if err := migrations[v](tx); err != nil {
+				return fmt.Errorf("migrate database %s from schema v%d: %w", db.path, v, err)
+			}
+		}
+		return tx.Bucket(bucketMeta).Put([]byte(keySchemaVersion), []byte(strconv.Itoa(current)))
+	})
+}
+
+// schemaVersion is 0 for a file without one: new, or from before schemas.
+func schemaVersion(tx *bolt.Tx) (int, error) {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil {
+		return 0, nil
+	}
+	v := meta.Get([]byte(keySchemaVersion))
+	if v == nil {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(string(v))
+	if err != nil {
+		return 0, fmt.Errorf("meta %s %q is not a number", keySchemaVersion, v)
+	}
+	return n, nil
+}

@@ -1,0 +1,445 @@
+package tracker_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nodewatch/nodewatch/storage"
+	"github.com/nodewatch/nodewatch/tracker"
+	"github.com/nodewatch/nodewatch/tracker/fetch"
+	"github.com/nodewatch/nodewatch/tracker/flatcar"
+	"github.com/nodewatch/nodewatch/tracker/github"
+	"github.com/nodewatch/nodewatch/tracker/upstreamtest"
+)
+
+const notesDir = "github/Azure/AgentBaker/vhdbuilder/release-notes"
+
+var (
+	fixtureFamilies = []string{"AKSFlatcar/gen2", "AKSFlatcar/gen2arm64", "AKSAzureLinuxV3/gen2", "AKSUbuntu/gen2/2404containerd"}
+	channels        = []string{"alpha", "beta", "stable", "lts"}
+)
+
+// fixtures finds ../shared/fixtures beside the repository.
+func fixtures(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ; dir != filepath.Dir(dir); dir = filepath.Dir(dir) {
+		p := filepath.Join(dir, "..", "shared", "fixtures")
+		if _, err := os.Stat(filepath.Join(p, "README.md")); err == nil {
+			return p
+		}
+	}
+	t.Fatal("no shared/fixtures beside the repository")
+	return ""
+}
+
+func world(t testing.TB, date string) string { return filepath.Join(fixtures(t), "world-"+date) }
+
+type rig struct {
+	srv *upstreamtest.Server
+	db  *storage.DB
+	tr  *tracker.Tracker
+}
+
+func newRig(t *testing.T, date string, firstRun tracker.FirstRun, families ...string) *rig {
+	t.Helper()
+	if len(families) == 0 {
+		families = fixtureFamilies
+	}
+	srv, err := upstreamtest.New(world(t, date))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	db, err := storage.Open(filepath.Join(t.TempDir(), "nodewatch.db"), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	hc := &http.Client{Transport: &fetch.Transport{}}
+	gh, err := github.New(hc, srv.GitHubAPIURL(), "", github.NotesLocation{Repo: "Azure/AgentBaker", Ref: "master", Path: "vhdbuilder/release-notes"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &tracker.Tracker{
+		Store: db, Notes: gh, AKS: gh, Flatcar: &flatcar.Source{HTTP: hc, BaseURL: srv.FlatcarURL(), Format: flatcar.FormatFeed},
+		Families: families, AKSRepo: "Azure/AKS", Channels: channels, FirstRun: firstRun, NoteFetches: 8,
+	}
+	return &rig{srv: srv, db: db, tr: tr}
+}
+
+func (r *rig) cycle(t *testing.T) (tracker.CycleReport, []string) {
+	t.Helper()
+	rep, events, err := r.tr.Cycle(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := make([]string, len(events))
+	for i, e := range events {
+		keys[i] = e.Key
+	}
+	slices.Sort(keys)
+	return rep, keys
+}
+
+func failures(rep tracker.CycleReport) []string {
+	var out []string
+	for _, s := range rep.Sources {
+		out = append(out, s.Errors...)
+	}
+	return out
+}
+
+var noteName = regexp.MustCompile(`^(\d{6}\.\d{2}\.\d+)\.txt$`)
+
+// upstreamImages lists the image notes of a family in a snapshot, read from the directory.
+func upstreamImages(t *testing.T, date, family string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(filepath.Join(world(t, date), notesDir, family))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		if m := noteName.FindStringSubmatch(e.Name()); m != nil {
+			out = append(out, m[1])
+		}
+	}
+	return out
+}
+
+var flatcarVersion = regexp.MustCompile(`^\d+\.\d+\.\d+$`)
+
+// upstreamFlatcar lists the versions a snapshot's JSON lists for a channel.
+func upstreamFlatcar(t *testing.T, date, channel string) []string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(world(t, date), "flatcar/releases-json/releases-"+channel+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for k := range m {
+		if flatcarVersion.MatchString(k) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func upstreamTags(t *testing.T, date string) []string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(world(t, date), "github/Azure/AKS/releases.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rs []struct {
+		Tag   string `json:"tag_name"`
+		Draft bool   `json:"draft"`
+	}
+	if err := json.Unmarshal(data, &rs); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, r := range rs {
+		if !r.Draft {
+			out = append(out, r.Tag)
+		}
+	}
+	return out
+}
+
+// expectedEvents is every key the move from one snapshot to the next must raise: what the
+// later snapshot lists and the earlier does not.
+func expectedEvents(t *testing.T, from, to string) []string {
+	var keys []string
+	diff := func(kind tracker.EventKind, subject string, a, b []string) {
+		for _, v := range b {
+			if !slices.Contains(a, v) {
+				keys = append(keys, tracker.EventKey(kind, subject, v))
+			}
+		}
+	}
+	for _, f := range fixtureFamilies {
+		diff(tracker.EventNodeImage, f, upstreamImages(t, from, f), upstreamImages(t, to, f))
+	}
+	for _, ch := range channels {
+		diff(tracker.EventFlatcarRelease, ch, upstreamFlatcar(t, from, ch), upstreamFlatcar(t, to, ch))
+	}
+	diff(tracker.EventAKSRelease, "Azure/AKS", upstreamTags(t, from), upstreamTags(t, to))
+	slices.Sort(keys)
+	return keys
+}
+
+func assertIdle(t *testing.T, r *rig) {
+	t.Helper()
+	r.srv.ResetStats()
+	rep, events := r.cycle(t)
+	if len(events) != 0 {
+		t.Errorf("a cycle with no upstream change raised %v", events)
+	}
+	if f := failures(rep); len(f) != 0 {
+		t.Errorf("idle cycle failed: %v", f)
+	}
+	st := r.srv.Stats()
+	if st.BodyBytes != 0 || st.NotModified != st.Requests || st.Requests == 0 {
+		t.Errorf("idle cycle: %d requests, %d answered 304, %d body bytes; want all 304 and no bodies", st.Requests, st.NotModified, st.BodyBytes)
+	}
+	for _, s := range rep.Sources {
+		if s.BodyBytes != 0 || s.Requests != s.NotModified {
+			t.Errorf("idle cycle: %s reports %d requests, %d not modified, %d bytes", s.Source, s.Requests, s.NotModified, s.BodyBytes)
+		}
+	}
+}
+
+// TestHistoryAcrossSnapshots walks the three real snapshots in order, as a daemon would
+// see them: the first run seeds silently, each later snapshot raises exactly what it
+// added, the withdrawn image stays in history, and a repeat cycle downloads nothing.
+func TestHistoryAcrossSnapshots(t *testing.T) {
+	r := newRig(t, "2026-02-11", tracker.FirstRunSilent)
+	rep, events := r.cycle(t)
+	if f := failures(rep); len(f) != 0 {
+		t.Fatalf("first cycle failed: %v", f)
+	}
+	if len(events) != 0 {
+		t.Errorf("first_run silent raised %d events", len(events))
+	}
+	for _, f := range fixtureFamilies {
+		stored, err := r.db.Images(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := len(stored), len(upstreamImages(t, "2026-02-11", f)); got != want {
+			t.Errorf("%s: stored %d images, the snapshot lists %d", f, got, want)
+		}
+	}
+	if _, ok, _ := r.db.Image("AKSFlatcar/gen2", "202602.10.0"); !ok {
+		t.Fatal("202602.10.0 of the February snapshot not stored")
+	}
+	assertIdle(t, r)
+
+	for _, step := range []struct{ from, to string }{{"2026-02-11", "2026-04-30"}, {"2026-04-30", "2026-05-31"}} {
+		if err := r.srv.SetWorld(world(t, step.to)); err != nil {
+			t.Fatal(err)
+		}
+		rep, got := r.cycle(t)
+		if f := failures(rep); len(f) != 0 {
+			t.Fatalf("%s: %v", step.to, f)
+		}
+		want := expectedEvents(t, step.from, step.to)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s -> %s events:\n got %d %v\nwant %d %v", step.from, step.to, len(got), got, len(want), want)
+		}
+		assertIdle(t, r)
+	}
+
+	// Withdrawn upstream a day after February: gone from the listing, kept in history.
+	if _, ok, _ := r.db.Image("AKSFlatcar/gen2", "202602.10.0"); !ok {
+		t.Error("withdrawn image 202602.10.0 was dropped from history")
+	}
+	stored, err := r.db.Events(time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range stored {
+		if e.Version == "202602.10.0" {
+			t.Errorf("withdrawn image raised %s", e.Key)
+		}
+	}
+	for _, v := range []string{"202605.05.1", "202605.14.0", "202605.27.0"} {
+		if !slices.ContainsFunc(stored, func(e tracker.Event) bool { return e.Key == "node_image:AKSFlatcar/gen2:"+v }) {
+			t.Errorf("no event for AKSFlatcar/gen2 %s", v)
+		}
+	}
+}
+
+// TestLinkedFacts checks the facts of fixtures/README.md through the linked views.
+func TestLinkedFacts(t *testing.T) {
+	r := newRig(t, "2026-05-31", tracker.FirstRunSilent)
+	if rep, _ := r.cycle(t); len(failures(rep)) != 0 {
+		t.Fatal(failures(rep))
+	}
+	v := view(t, r, "AKSFlatcar/gen2", "202605.27.0")
+	if v.OS.Version == nil || *v.OS.Version != "4694.0.0" || v.Kernel == nil || *v.Kernel != "6.12.87-flatcar" {
+		t.Errorf("202605.27.0: os %v kernel %v", v.OS.Version, v.Kernel)
+	}
+	if v.Flatcar == nil || v.Flatcar.Channel == nil || *v.Flatcar.Channel != "alpha" ||
+		v.Flatcar.ReleasedAt.Format("2006-01-02T15:04:05Z07:00") != "2026-05-11T18:20:17Z" || *v.Flatcar.Kernel != "6.12.87" {
+		t.Errorf("202605.27.0 flatcar link: %+v", v.Flatcar)
+	}
+	if v.NotesURL != "https://github.com/Azure/AgentBaker/blob/master/vhdbuilder/release-notes/AKSFlatcar/gen2/202605.27.0.txt" {
+		t.Errorf("notes_url %s", v.NotesURL)
+	}
+	if v.NodeImageVersion != "AKSFlatcar-flatcargen2-202605.27.0" {
+		t.Errorf("node image version %q", v.NodeImageVersion)
+	}
+	old := view(t, r, "AKSFlatcar/gen2", "202601.27.0")
+	if *old.OS.Version != "4547.0.0" || *old.Kernel != "6.12.61-flatcar" || old.Previous != nil {
+		t.Errorf("202601.27.0: os %v kernel %v previous %v", *old.OS.Version, *old.Kernel, old.Previous)
+	}
+	// Azure Linux and Ubuntu are not Flatcar.
+	for _, f := range []string{"AKSAzureLinuxV3/gen2", "AKSUbuntu/gen2/2404containerd"} {
+		for _, im := range views(t, r) {
+			if im.Family == f && im.Flatcar != nil {
+				t.Errorf("%s %s linked to Flatcar %+v", f, im.Version, im.Flatcar)
+			}
+		}
+	}
+}
+
+func views(t *testing.T, r *rig) []tracker.ImageView {
+	t.Helper()
+	images, err := r.db.Images("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	releases, err := r.db.FlatcarReleases("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tracker.LinkImages(images, releases)
+}
+
+func view(t *testing.T, r *rig, family, version string) tracker.ImageView {
+	t.Helper()
+	for _, v := range views(t, r) {
+		if v.Family == family && v.Version == version {
+			return v
+		}
+	}
+	t.Fatalf("no image %s %s", family, version)
+	return tracker.ImageView{}
+}
+
+// TestFirstRunPolicies: latest announces the newest item of each scope, all everything.
+func TestFirstRunPolicies(t *testing.T) {
+	t.Run("latest", func(t *testing.T) {
+		r := newRig(t, "2026-05-31", tracker.FirstRunLatest)
+		_, got := r.cycle(t)
+		want := []string{
+			"aks_release:Azure/AKS:" + upstreamTags(t, "2026-05-31")[0],
+			"flatcar_release:alpha:" + newestDotted(upstreamFlatcar(t, "2026-05-31", "alpha")),
+			"flatcar_release:beta:" + newestDotted(upstreamFlatcar(t, "2026-05-31", "beta")),
+			"flatcar_release:lts:" + newestDotted(upstreamFlatcar(t, "2026-05-31", "lts")),
+			"flatcar_release:stable:" + newestDotted(upstreamFlatcar(t, "2026-05-31", "stable")),
+		}
+		for _, f := range fixtureFamilies {
+			imgs := upstreamImages(t, "2026-05-31", f)
+			slices.SortFunc(imgs, tracker.CompareImageVersions)
+			want = append(want, "node_image:"+f+":"+imgs[len(imgs)-1])
+		}
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("first_run latest:\n got %v\nwant %v", got, want)
+		}
+	})
+	t.Run("all", func(t *testing.T) {
+		r := newRig(t, "2026-02-11", tracker.FirstRunAll, "AKSFlatcar/gen2")
+		_, got := r.cycle(t)
+		n := len(upstreamImages(t, "2026-02-11", "AKSFlatcar/gen2")) + len(upstreamTags(t, "2026-02-11"))
+		for _, ch := range channels {
+			n += len(upstreamFlatcar(t, "2026-02-11", ch))
+		}
+		if len(got) != n {
+			t.Errorf("first_run all raised %d events, want %d", len(got), n)
+		}
+	})
+}
+
+func newestDotted(vs []string) string {
+	slices.SortFunc(vs, tracker.CompareDotted)
+	return vs[len(vs)-1]
+}
+
+// TestEditInPlace: an upstream note edited in place is read again and its record
+// updated, keeping first_seen, and raises nothing.
+func TestEditInPlace(t *testing.T) {
+	r := newRig(t, "2026-05-31", tracker.FirstRunSilent, "AKSFlatcar/gen2")
+	r.cycle(t)
+	before, _, _ := r.db.Image("AKSFlatcar/gen2", "202605.27.0")
+	path := notesDir + "/AKSFlatcar/gen2/202605.27.0.txt"
+	data, err := os.ReadFile(filepath.Join(world(t, "2026-05-31"), path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.srv.Override(path, bytes.Replace(data, []byte("Linux version 6.12.87-flatcar"), []byte("Linux version 6.12.88-flatcar"), 1))
+	rep, events := r.cycle(t)
+	if len(events) != 0 || len(failures(rep)) != 0 {
+		t.Fatalf("edit in place: events %v errors %v", events, failures(rep))
+	}
+	after, _, _ := r.db.Image("AKSFlatcar/gen2", "202605.27.0")
+	if after.Kernel != "6.12.88-flatcar" || !after.FirstSeen.Equal(before.FirstSeen) || after.NotesSHA == before.NotesSHA {
+		t.Errorf("after edit: kernel %s first_seen %v (was %v)", after.Kernel, after.FirstSeen, before.FirstSeen)
+	}
+	assertIdle(t, r)
+}
+
+// TestBadNoteIsRetried: a note that cannot be read is named, is not recorded as seen,
+// does not stop the rest, and is read (and announced) on the next cycle.
+func TestBadNoteIsRetried(t *testing.T) {
+	r := newRig(t, "2026-04-30", tracker.FirstRunSilent, "AKSFlatcar/gen2")
+	r.cycle(t)
+	if err := r.srv.SetWorld(world(t, "2026-05-31")); err != nil {
+		t.Fatal(err)
+	}
+	r.srv.SetFault(func(w http.ResponseWriter, req *http.Request) bool {
+		if strings.HasSuffix(req.URL.Path, "/AKSFlatcar/gen2/202605.14.0.txt") {
+			http.Error(w, "boom", http.StatusBadGateway)
+			return true
+		}
+		return false
+	})
+	rep, events := r.cycle(t)
+	f := failures(rep)
+	if len(f) != 1 || !strings.Contains(f[0], "AKSFlatcar/gen2/202605.14.0.txt") || !strings.Contains(f[0], "502") {
+		t.Errorf("errors %v: want one naming the note and the status", f)
+	}
+	if slices.Contains(events, "node_image:AKSFlatcar/gen2:202605.14.0") || !slices.Contains(events, "node_image:AKSFlatcar/gen2:202605.27.0") {
+		t.Errorf("events with one note failing: %v", events)
+	}
+	if _, ok, _ := r.db.Image("AKSFlatcar/gen2", "202605.14.0"); ok {
+		t.Error("the note that failed was recorded as seen")
+	}
+	r.srv.SetFault(nil)
+	rep, events = r.cycle(t)
+	if len(failures(rep)) != 0 || !slices.Equal(events, []string{"node_image:AKSFlatcar/gen2:202605.14.0"}) {
+		t.Errorf("retry: events %v errors %v", events, failures(rep))
+	}
+	assertIdle(t, r)
+}
+
+// TestSourceFailureIsolated: one source failing leaves the others' results stored.
+func TestSourceFailureIsolated(t *testing.T) {
+	r := newRig(t, "2026-05-31", tracker.FirstRunSilent)
+	r.srv.SetFault(func(w http.ResponseWriter, req *http.Request) bool {
+		if strings.Contains(req.URL.Path, "releases-beta") {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return true
+		}
+		return false
+	})
+	rep, _ := r.cycle(t)
+	for _, s := range rep.Sources {
+		if s.Failed() != (s.Source == "flatcar:beta") {
+			t.Errorf("%s failed=%v errors=%v", s.Source, s.Failed(), s.Errors)
+		}
+	}
+	if rs, _ := r.db.FlatcarReleases("alpha"); len(rs) == 0 {
+		t.Error("alpha not stored while beta failed")
+	}
+}
