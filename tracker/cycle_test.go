@@ -53,7 +53,7 @@ type rig struct {
 	tr  *tracker.Tracker
 }
 
-func newRig(t *testing.T, date string, firstRun tracker.FirstRun, families ...string) *rig {
+func newRig(t testing.TB, date string, firstRun tracker.FirstRun, families ...string) *rig {
 	t.Helper()
 	if len(families) == 0 {
 		families = fixtureFamilies
@@ -80,7 +80,7 @@ func newRig(t *testing.T, date string, firstRun tracker.FirstRun, families ...st
 	return &rig{srv: srv, db: db, tr: tr}
 }
 
-func (r *rig) cycle(t *testing.T) (tracker.CycleReport, []string) {
+func (r *rig) cycle(t testing.TB) (tracker.CycleReport, []string) {
 	t.Helper()
 	rep, events, err := r.tr.Cycle(context.Background())
 	if err != nil {
@@ -441,5 +441,103 @@ func TestSourceFailureIsolated(t *testing.T) {
 	}
 	if rs, _ := r.db.FlatcarReleases("alpha"); len(rs) == 0 {
 		t.Error("alpha not stored while beta failed")
+	}
+}
+
+// TestOtherNoteFormats serves the real samples of families the snapshots do not hold
+// (Windows, Azure Container Linux, a 2023 Ubuntu note) where upstream keeps them, as a
+// new user adding those families would meet them.
+func TestOtherNoteFormats(t *testing.T) {
+	samples := filepath.Join(fixtures(t), "samples")
+	families := map[string]string{
+		"AKSWindows/2025-gen2":          "AKSWindows_2025-gen2_26100.7171.251116.txt",
+		"AKSAzureContainerLinux/gen2tl": "AKSAzureContainerLinux_gen2tl_202605.05.1.txt",
+		"AKSUbuntu/gen2/2204containerd": "AKSUbuntu_gen2_2204containerd_2023.01.10.txt",
+	}
+	r := newRig(t, "2026-05-31", tracker.FirstRunAll, "AKSWindows/2025-gen2", "AKSAzureContainerLinux/gen2tl", "AKSUbuntu/gen2/2204containerd")
+	for family, file := range families {
+		data, err := os.ReadFile(filepath.Join(samples, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		version := strings.TrimSuffix(file[strings.LastIndex(file, "_")+1:], ".txt")
+		r.srv.Override(notesDir+"/"+family+"/"+version+".txt", data)
+		r.srv.Override(notesDir+"/"+family+"/latest.txt", data)
+	}
+	rep, events := r.cycle(t)
+	if f := failures(rep); len(f) != 0 {
+		t.Fatal(f)
+	}
+	for _, want := range []string{"node_image:AKSWindows/2025-gen2:26100.7171.251116", "node_image:AKSAzureContainerLinux/gen2tl:202605.05.1", "node_image:AKSUbuntu/gen2/2204containerd:2023.01.10"} {
+		if !slices.Contains(events, want) {
+			t.Errorf("no event %s in %v", want, events)
+		}
+	}
+	str := func(s *string) string {
+		if s == nil {
+			return "<null>"
+		}
+		return *s
+	}
+	for _, c := range []struct {
+		family, version, osName, osVersion, kernel string
+	}{
+		// Values read from the sample notes: Windows names no Linux kernel.
+		{"AKSWindows/2025-gen2", "26100.7171.251116", "Windows Server 2025 Datacenter", "26100.7171", "<null>"},
+		// ID_LIKE=flatcar with ID=azurelinux: not a Flatcar release.
+		{"AKSAzureContainerLinux/gen2tl", "202605.05.1", "Microsoft Azure Container Linux", "3.0.20260401", "6.6.130.1-3.azl3"},
+		// No os-release block in 2023: the version is unknown, not invented.
+		{"AKSUbuntu/gen2/2204containerd", "2023.01.10", "Ubuntu", "<null>", "5.15.0-1030-azure"},
+	} {
+		v := view(t, r, c.family, c.version)
+		if v.OS.Name != c.osName || str(v.OS.Version) != c.osVersion || str(v.Kernel) != c.kernel || v.Flatcar != nil {
+			t.Errorf("%s %s: os %q %s kernel %s flatcar %+v; want %q %s kernel %s and no Flatcar link",
+				c.family, c.version, v.OS.Name, str(v.OS.Version), str(v.Kernel), v.Flatcar, c.osName, c.osVersion, c.kernel)
+		}
+	}
+}
+
+// TestFlatcarLinkedWhenReleaseAppears: an image can name a Flatcar version the feeds do
+// not list yet (4694.0.1 shipped in images before Flatcar's site published it on
+// 2026-06-02). It keeps a flatcar object with channel null, and is linked when the
+// release appears, without a second node_image event.
+func TestFlatcarLinkedWhenReleaseAppears(t *testing.T) {
+	r := newRig(t, "2026-05-31", tracker.FirstRunSilent, "AKSFlatcar/gen2")
+	r.cycle(t)
+	// The next image, as the real 202605.27.0 note with the newer Flatcar in it.
+	w := world(t, "2026-05-31")
+	note, err := os.ReadFile(filepath.Join(w, notesDir, "AKSFlatcar/gen2/202605.27.0.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	note = bytes.ReplaceAll(note, []byte("4694.0.0"), []byte("4694.0.1"))
+	r.srv.Override(notesDir+"/AKSFlatcar/gen2/202606.02.0.txt", note)
+	_, events := r.cycle(t)
+	if !slices.Equal(events, []string{"node_image:AKSFlatcar/gen2:202606.02.0"}) {
+		t.Fatalf("events %v", events)
+	}
+	v := view(t, r, "AKSFlatcar/gen2", "202606.02.0")
+	if v.Flatcar == nil || v.Flatcar.Version != "4694.0.1" || v.Flatcar.Channel != nil || v.Flatcar.ReleasedAt != nil {
+		t.Fatalf("before the feed lists it: %+v", v.Flatcar)
+	}
+
+	// Flatcar publishes 4694.0.1: the real 4694.0.0 entry of the alpha feed, renamed.
+	feedPath := "flatcar/releases-feed/releases-alpha.xml"
+	feed, err := os.ReadFile(filepath.Join(w, feedPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := bytes.Index(feed, []byte("<entry>"))
+	end := bytes.Index(feed, []byte("</entry>")) + len("</entry>")
+	entry := bytes.ReplaceAll(feed[start:end], []byte("4694.0.0"), []byte("4694.0.1"))
+	entry = bytes.Replace(entry, []byte("<published>2026-05-11T18:20:17+00:00</published>"), []byte("<published>2026-06-02T10:00:00+00:00</published>"), 1)
+	r.srv.Override(feedPath, slices.Concat(feed[:start], entry, []byte("\n  "), feed[start:]))
+	_, events = r.cycle(t)
+	if !slices.Equal(events, []string{"flatcar_release:alpha:4694.0.1"}) {
+		t.Errorf("events when the release appears: %v", events)
+	}
+	v = view(t, r, "AKSFlatcar/gen2", "202606.02.0")
+	if v.Flatcar == nil || v.Flatcar.Channel == nil || *v.Flatcar.Channel != "alpha" || v.Flatcar.ReleasedAt.Format(time.RFC3339) != "2026-06-02T10:00:00Z" {
+		t.Errorf("after the feed lists it: %+v", v.Flatcar)
 	}
 }

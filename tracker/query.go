@@ -4,26 +4,31 @@ import (
 	"strings"
 )
 
-// MatchFamily matches a family against a glob in which `*` matches any run of
-// characters, `/` included: `AKSUbuntu/*` takes every Ubuntu family.
+// MatchFamily reports whether a family such as AKSUbuntu/gen2/2404containerd matches a
+// glob of routes[].families, in which `*` matches any run of characters, slashes
+// included (AKSUbuntu/* takes every Ubuntu family), and every other character itself.
 func MatchFamily(glob, family string) bool {
-	parts := strings.Split(glob, "*")
-	if len(parts) == 1 {
-		return glob == family
-	}
-	if !strings.HasPrefix(family, parts[0]) {
-		return false
-	}
-	rest := family[len(parts[0]):]
-	for _, p := range parts[1 : len(parts)-1] {
-		i := strings.Index(rest, p)
-		if i < 0 {
+	g, f := 0, 0
+	star, resume := -1, 0 // after a mismatch, retry with the last * taking one more character
+	for f < len(family) {
+		switch {
+		case g < len(glob) && glob[g] == '*':
+			star, resume = g, f
+			g++
+		case g < len(glob) && glob[g] == family[f]:
+			g++
+			f++
+		case star >= 0:
+			resume++
+			g, f = star+1, resume
+		default:
 			return false
 		}
-		rest = rest[i+len(p):]
 	}
-	last := parts[len(parts)-1]
-	return len(rest) >= len(last) && strings.HasSuffix(rest, last)
+	for g < len(glob) && glob[g] == '*' {
+		g++
+	}
+	return g == len(glob)
 }
 
 // ImageFilter answers the questions people bring: a family, or what a node reports in
