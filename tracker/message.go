@@ -16,11 +16,34 @@ type Message struct {
 	AKS     *AKSRelease     `json:"aks,omitempty"`
 }
 
-// Notifier delivers messages somewhere people read them.
+// Notification is what one notifier is asked to deliver at once: one event's message, or
+// a digest route's messages of one cycle.
+type Notification struct {
+	// Key names the notification: the event key, or the digest's key. The GitHub
+	// notifier marks its issue with it, so that a retry finds the issue it made before.
+	Key      string
+	Messages []Message
+}
+
+// Notifier delivers notifications somewhere people read them. A notifier says whether an
+// error is worth a retry by returning a *NotifyError; any other error is retried.
 type Notifier interface {
 	Name() string
-	Notify(ctx context.Context, m Message) error
+	Notify(ctx context.Context, n Notification) error
 }
+
+// NotifyError is a failed delivery with the notifier's word on retrying it.
+type NotifyError struct {
+	Err error
+	// Permanent means a retry would fail the same way (bad credentials, unknown channel,
+	// a rejected payload): the delivery is given up at once.
+	Permanent bool
+	// RetryAfter is the wait the receiver asked for (Retry-After, rate limit reset).
+	RetryAfter time.Duration
+}
+
+func (e *NotifyError) Error() string { return e.Err.Error() }
+func (e *NotifyError) Unwrap() error { return e.Err }
 
 // Messages resolves events against the store.
 func Messages(s Store, events []Event) ([]Message, error) {

@@ -166,7 +166,7 @@ func notify(ctx context.Context, db tracker.Store, notifiers []tracker.Notifier,
 	var errs []error
 	for _, m := range msgs {
 		for _, n := range notifiers {
-			if err := n.Notify(ctx, m); err != nil {
+			if err := n.Notify(ctx, tracker.Notification{Key: m.Event.Key, Messages: []tracker.Message{m}}); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %s: %w", n.Name(), m.Event.Key, err))
 			}
 		}

@@ -25,9 +25,13 @@ func New(name string, w io.Writer) *Notifier { return &Notifier{name: name, w: w
 func (n *Notifier) Name() string { return n.name }
 
 // Notify implements tracker.Notifier.
-func (n *Notifier) Notify(_ context.Context, m tracker.Message) error {
+func (n *Notifier) Notify(_ context.Context, note tracker.Notification) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	_, err := fmt.Fprintln(n.w, m.Summary())
-	return err
+	for _, m := range note.Messages {
+		if _, err := fmt.Fprintln(n.w, m.Summary()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
