@@ -49,6 +49,11 @@ var migrations = []func(tx *bolt.Tx) error{
 		}
 		return nil
 	},
+	// v1 -> v2: the outbox of deliveries.
+	func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(bucketDeliveries)
+		return err
+	},
 }
 
 // Options tune Open.

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +29,12 @@ var (
 	t0 = time.Date(2026, 5, 31, 10, 0, 0, 0, time.UTC)
 	t1 = t0.Add(15 * time.Minute)
 	t2 = t0.Add(30 * time.Minute)
+)
+
+// The schema this binary writes, and one it does not know.
+var (
+	current = strconv.Itoa(len(migrations))
+	newer   = strconv.Itoa(len(migrations) + 1)
 )
 
 func flatcarImage(family, version, kernel string, seen time.Time) tracker.NodeImage {
@@ -180,8 +187,8 @@ func TestOpenKeepsDataAcrossReopen(t *testing.T) {
 		t.Errorf("mode %v, want 0600", info.Mode().Perm())
 	}
 	withBolt(t, path, func(tx *bolt.Tx) error {
-		if v := string(tx.Bucket(bucketMeta).Get([]byte(keySchemaVersion))); v != "1" {
-			t.Errorf("schema_version %q, want 1", v)
+		if v := string(tx.Bucket(bucketMeta).Get([]byte(keySchemaVersion))); v != current {
+			t.Errorf("schema_version %q, want %s", v, current)
 		}
 		return nil
 	})
@@ -220,7 +227,7 @@ func TestOpenRefusesNewerSchemaUntouched(t *testing.T) {
 			db, path := openTemp(t, Options{})
 			db.Close()
 			withBolt(t, path, func(tx *bolt.Tx) error {
-				return tx.Bucket(bucketMeta).Put([]byte(keySchemaVersion), []byte("2"))
+				return tx.Bucket(bucketMeta).Put([]byte(keySchemaVersion), []byte(newer))
 			})
 			before, err := os.ReadFile(path)
 			if err != nil {
@@ -232,7 +239,7 @@ func TestOpenRefusesNewerSchemaUntouched(t *testing.T) {
 				db.Close()
 				t.Fatal("Open succeeded")
 			}
-			for _, want := range []string{path, "schema v2 is newer than this nodewatch (v1); upgrade nodewatch"} {
+			for _, want := range []string{path, "schema v" + newer + " is newer than this nodewatch (v" + current + "); upgrade nodewatch"} {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("error %q does not say %q", err, want)
 				}
@@ -283,7 +290,7 @@ func TestOpenMigratesPreSchemaFile(t *testing.T) {
 			name:     "read-only open of a bbolt file without buckets",
 			create:   func(t *testing.T, path string) { withBolt(t, path, func(*bolt.Tx) error { return nil }) },
 			readOnly: true,
-			wantErr:  "schema v0 is older than this nodewatch (v1); run `nodewatch check`",
+			wantErr:  "schema v0 is older than this nodewatch (v" + current + "); run `nodewatch check`",
 		},
 	}
 	for _, tt := range tests {
@@ -312,8 +319,8 @@ func TestOpenMigratesPreSchemaFile(t *testing.T) {
 						t.Errorf("no bucket %s", name)
 					}
 				}
-				if v := string(tx.Bucket(bucketMeta).Get([]byte(keySchemaVersion))); v != "1" {
-					t.Errorf("schema_version %q, want 1", v)
+				if v := string(tx.Bucket(bucketMeta).Get([]byte(keySchemaVersion))); v != current {
+					t.Errorf("schema_version %q, want %s", v, current)
 				}
 				return nil
 			})

@@ -26,7 +26,7 @@ func (db *DB) Apply(ctx context.Context, b tracker.Batch) ([]tracker.Event, erro
 		return nil, err
 	}
 	if len(b.Images)+len(b.FlatcarReleases)+len(b.AKSReleases)+len(b.Events)+
-		len(b.Validators)+len(b.Seeded)+len(b.Meta) == 0 {
+		len(b.Validators)+len(b.Seeded)+len(b.Meta)+len(b.Deliveries) == 0 {
 		return nil, nil
 	}
 	if _, ok := b.Meta[keySchemaVersion]; ok {
@@ -83,6 +83,9 @@ func (w *batchWriter) write(b tracker.Batch) ([]tracker.Event, error) {
 	}
 	fresh, err := w.putEvents(b.Events)
 	if err != nil {
+		return nil, err
+	}
+	if err := w.putDeliveries(b.Deliveries, fresh); err != nil {
 		return nil, err
 	}
 	for url, v := range b.Validators {

@@ -33,6 +33,8 @@ type Tracker struct {
 	AKSRepo  string
 	Channels []string
 	FirstRun FirstRun
+	// Router turns new events into outbox deliveries; nil records events only.
+	Router *Router
 	// NoteFetches bounds the notes downloaded at once across all families.
 	NoteFetches int
 	Now         func() time.Time
@@ -111,6 +113,13 @@ func (t *Tracker) Cycle(ctx context.Context) (CycleReport, []Event, error) {
 			if err != nil {
 				sr.Errors = append(sr.Errors, err.Error())
 			}
+			if t.Router != nil && len(b.Events) > 0 {
+				facts, err := t.routeFacts(b)
+				if err != nil {
+					sr.Errors = append(sr.Errors, err.Error())
+				}
+				b.Deliveries = t.Router.Deliveries(b.Events, facts, rep.Started.Format(time.RFC3339), t.now())
+			}
 			// Apply is atomic per source: a crash keeps a source's batch whole or not at all.
 			newEvents, err := t.Store.Apply(ctx, b)
 			mu.Lock()
@@ -139,6 +148,48 @@ func (t *Tracker) Cycle(ctx context.Context) (CycleReport, []Event, error) {
 }
 
 type semKey struct{}
+
+// routeFacts looks up what routes filter on for each event of a batch: the kernel and
+// Flatcar version of its image or release, from the batch or else the store.
+func (t *Tracker) routeFacts(b Batch) (map[string]RouteFacts, error) {
+	facts := map[string]RouteFacts{}
+	for _, e := range b.Events {
+		switch e.Kind {
+		case EventNodeImage:
+			im, ok := NodeImage{}, false
+			for _, x := range b.Images {
+				if x.Family == e.Subject && x.Version == e.Version {
+					im, ok = x, true
+				}
+			}
+			if !ok {
+				var err error
+				if im, ok, err = t.Store.Image(e.Subject, e.Version); err != nil {
+					return facts, err
+				}
+			}
+			f := RouteFacts{Kernel: im.Kernel}
+			if im.IsFlatcar() && im.OS.Version != nil {
+				f.Flatcar = *im.OS.Version
+			}
+			facts[e.Key] = f
+		case EventFlatcarRelease:
+			rs := b.FlatcarReleases
+			if !slices.ContainsFunc(rs, func(r FlatcarRelease) bool { return r.Version == e.Version }) {
+				var err error
+				if rs, err = t.Store.FlatcarReleases(e.Subject); err != nil {
+					return facts, err
+				}
+			}
+			for _, r := range rs {
+				if r.Version == e.Version {
+					facts[e.Key] = RouteFacts{Kernel: r.Kernel, Flatcar: r.Version}
+				}
+			}
+		}
+	}
+	return facts, nil
+}
 
 // lookup reads validators from the store, and remembers what it returned so that a
 // validator that did not change is not written again (an idle cycle writes nothing).

@@ -142,6 +142,9 @@ type Batch struct {
 	Seeded []string
 	// Meta holds small per-scope facts, such as the SKU of a family.
 	Meta map[string]string
+	// Deliveries are the outbox entries of Events. Apply keeps of each only the events
+	// that are new to the store, and adds a digest's events to its stored entry.
+	Deliveries []Delivery
 }
 
 // ScopeKey names what `first_run` applies to: one family, channel or release repo.
@@ -163,6 +166,13 @@ type Store interface {
 	FlatcarReleases(channel string) ([]FlatcarRelease, error) // "" for every channel
 	AKSReleases(repo string) ([]AKSRelease, error)            // "" for every repo
 	Events(since time.Time) ([]Event, error)
+	Event(key string) (Event, bool, error)
+
+	// The outbox: every delivery, the pending ones due by now (oldest first), and the
+	// outcome of an attempt.
+	Deliveries() ([]Delivery, error)
+	DueDeliveries(now time.Time) ([]Delivery, error)
+	UpdateDelivery(ctx context.Context, d Delivery) error
 
 	// RecordCycle keeps the outcome of one cycle (the last one is what `check` and
 	// /readyz report).

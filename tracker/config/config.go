@@ -132,7 +132,7 @@ type Notifier struct {
 // Route sends the events it matches to the notifiers it names; every matching route
 // delivers. Families (globs, see tracker.MatchFamily) filter node_image events, Channels filter
 // flatcar_release events. Kernel and Flatcar are semver constraints compared with the
-// leading dotted numbers of a value (see MatchVersion): Kernel with an image's or a
+// leading dotted numbers of a value (see tracker.MatchVersion): Kernel with an image's or a
 // Flatcar release's kernel, Flatcar with a Flatcar release's version or a Flatcar
 // image's OS version; an event without such a value does not match.
 type Route struct {

@@ -578,36 +578,6 @@ func TestMatchFamilyOnTheFixtures(t *testing.T) {
 	}
 }
 
-func TestMatchVersion(t *testing.T) {
-	for _, tc := range []struct {
-		constraint, value string
-		want              bool
-	}{
-		// Kernels of the snapshot's notes: AKSFlatcar/gen2 202605.27.0, AKSAzureLinuxV3/gen2,
-		// AKSUbuntu/gen2/2404containerd.
-		{">= 6.12.87", "6.12.87-flatcar", true},
-		{">= 6.12.90", "6.12.87-flatcar", false},
-		{"~6.12", "6.12.87-flatcar", true},
-		{">= 6.6, < 6.7", "6.6.96.2-2.azl3", true},
-		{"> 6.6.96", "6.6.96.2-2.azl3", false}, // a fourth number is not compared
-		{">= 6.8.0", "6.8.0-1056-azure", true},
-		// Flatcar versions of the snapshot's stable feed and an alpha image.
-		{">= 4593", "4593.2.1", true},
-		{">= 4593", "4547.0.0", false},
-		{"4694.x", "4694.0.1", true},
-		{">= 1", "", false},
-		{">= 1", "unknown", false},
-	} {
-		got, err := MatchVersion(tc.constraint, tc.value)
-		if err != nil || got != tc.want {
-			t.Errorf("MatchVersion(%q, %q) = %v, %v; want %v", tc.constraint, tc.value, got, err, tc.want)
-		}
-	}
-	if _, err := MatchVersion(">= six", "6.12.87"); err == nil || !strings.Contains(err.Error(), `">= six" is not a version constraint`) {
-		t.Errorf("MatchVersion with a bad constraint: error %v", err)
-	}
-}
-
 func TestSecretsStayHidden(t *testing.T) {
 	secrets := map[string]string{
 		"GITHUB_TOKEN":      "ghp_S3cretGitHubToken",

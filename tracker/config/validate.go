@@ -12,7 +12,6 @@ import (
 	"time"
 	_ "time/tzdata" // CRON_TZ= must mean the same on a host or image without zoneinfo
 
-	"github.com/Masterminds/semver/v3"
 	"github.com/robfig/cron/v3"
 
 	"github.com/nodewatch/nodewatch/tracker"
@@ -202,8 +201,8 @@ func (c *Config) validateRoutes(p *problems) {
 			if constraint == "" {
 				continue
 			}
-			if _, err := semver.NewConstraint(constraint); err != nil {
-				p.add(key+"."+k, "%q is not a version constraint: %v", constraint, err)
+			if _, err := tracker.ParseConstraint(constraint); err != nil {
+				p.add(key+"."+k, "%v", err)
 			}
 			if !has(tracker.EventNodeImage, tracker.EventFlatcarRelease) {
 				p.add(key+"."+k, "applies only to node_image and flatcar_release events, and the route has neither")
@@ -382,26 +381,4 @@ func cyclesPerHour(s cron.Schedule) int {
 		most = max(most, len(runs)-first)
 	}
 	return most
-}
-
-// MatchVersion reports whether a kernel or Flatcar version meets a routes[].kernel or
-// routes[].flatcar constraint. The constraint is semver's syntax, but it is compared with
-// the leading dotted numbers of the value, at most three of them: 6.12.87 of
-// 6.12.87-flatcar, 6.6.139 of 6.6.139.1-1.azl3. semver's own rules would take -flatcar
-// for a prerelease and exclude every such kernel. A value without leading numbers
-// matches no constraint.
-func MatchVersion(constraint, value string) (bool, error) {
-	cons, err := semver.NewConstraint(constraint)
-	if err != nil {
-		return false, fmt.Errorf("%q is not a version constraint: %w", constraint, err)
-	}
-	nums := strings.Split(tracker.LeadingNumbers(value), ".")
-	if nums[0] == "" {
-		return false, nil
-	}
-	v, err := semver.NewVersion(strings.Join(nums[:min(len(nums), 3)], "."))
-	if err != nil {
-		return false, nil
-	}
-	return cons.Check(v), nil
 }
