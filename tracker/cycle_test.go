@@ -541,3 +541,12 @@ func TestFlatcarLinkedWhenReleaseAppears(t *testing.T) {
 		t.Errorf("after the feed lists it: %+v", v.Flatcar)
 	}
 }
+
+func mustRead(t testing.TB, dir, rel string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
