@@ -156,15 +156,12 @@ func (t *Tracker) routeFacts(b Batch) (map[string]RouteFacts, error) {
 	for _, e := range b.Events {
 		switch e.Kind {
 		case EventNodeImage:
-			im, ok := NodeImage{}, false
-			for _, x := range b.Images {
-				if x.Family == e.Subject && x.Version == e.Version {
-					im, ok = x, true
-				}
-			}
-			if !ok {
+			var im NodeImage
+			if i := slices.IndexFunc(b.Images, func(x NodeImage) bool { return x.Version == e.Version }); i >= 0 {
+				im = b.Images[i]
+			} else {
 				var err error
-				if im, ok, err = t.Store.Image(e.Subject, e.Version); err != nil {
+				if im, _, err = t.Store.Image(e.Subject, e.Version); err != nil {
 					return facts, err
 				}
 			}

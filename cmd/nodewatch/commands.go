@@ -63,11 +63,15 @@ func (a *app) checkCmd() *cobra.Command {
 				return err
 			}
 			defer db.Close()
-			rep, err := a.cycle(cmd.Context(), cfg, db, a.logger(cfg))
+			rep, drep, err := a.cycle(cmd.Context(), cfg, db, a.logger(cfg))
 			if err != nil {
 				return err
 			}
 			failed := printReport(a.stdout, rep)
+			if drep.Failed+drep.GivenUp > 0 {
+				fmt.Fprintf(a.stdout, "deliveries: %d delivered, %d failed and will be retried, %d given up (see nodewatch outbox)\n",
+					drep.Delivered, drep.Failed, drep.GivenUp)
+			}
 			if failed > 0 {
 				return &exitError{exitSourceError, fmt.Errorf("%d of %d sources failed", failed, len(rep.Sources))}
 			}

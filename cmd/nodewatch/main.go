@@ -18,7 +18,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/nodewatch/nodewatch/notifiers/stdout"
 	"github.com/nodewatch/nodewatch/storage"
 	"github.com/nodewatch/nodewatch/tracker"
 	"github.com/nodewatch/nodewatch/tracker/config"
@@ -74,7 +73,7 @@ func execute(ctx context.Context, args []string, stdoutW, stderrW io.Writer) int
 	root.PersistentFlags().StringVar(&a.configPath, "config", os.Getenv("NODEWATCH_CONFIG"),
 		"config file (YAML; also NODEWATCH_CONFIG); none means the built-in defaults")
 	root.AddCommand(a.runCmd(), a.checkCmd(), a.imagesCmd(), a.flatcarCmd(), a.aksCmd(), a.showCmd(),
-		a.validateCmd(), a.versionCmd())
+		a.validateCmd(), a.versionCmd(), a.notifyCmd(), a.outboxCmd())
 
 	err := root.ExecuteContext(ctx)
 	if err == nil {
@@ -154,45 +153,27 @@ func newTracker(cfg *config.Config, db tracker.Store, log *slog.Logger) (*tracke
 	return t, nil
 }
 
-// notify hands a cycle's new events to the notifiers.
-func notify(ctx context.Context, db tracker.Store, notifiers []tracker.Notifier, events []tracker.Event) error {
-	if len(events) == 0 {
-		return nil
-	}
-	msgs, err := tracker.Messages(db, events)
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, m := range msgs {
-		for _, n := range notifiers {
-			if err := n.Notify(ctx, tracker.Notification{Key: m.Event.Key, Messages: []tracker.Message{m}}); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %s: %w", n.Name(), m.Event.Key, err))
-			}
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func (a *app) notifiers() []tracker.Notifier {
-	return []tracker.Notifier{stdout.New("stdout", a.stdout)}
-}
-
-// cycle runs one cycle and reports it.
-func (a *app) cycle(ctx context.Context, cfg *config.Config, db *storage.DB, log *slog.Logger) (tracker.CycleReport, error) {
+// cycle runs one cycle, then delivers what the outbox holds that is due.
+func (a *app) cycle(ctx context.Context, cfg *config.Config, db *storage.DB, log *slog.Logger) (tracker.CycleReport, tracker.DispatchReport, error) {
 	t, err := newTracker(cfg, db, log)
 	if err != nil {
-		return tracker.CycleReport{}, &exitError{exitUsage, err}
+		return tracker.CycleReport{}, tracker.DispatchReport{}, &exitError{exitUsage, err}
 	}
+	t.Router = router(cfg)
 	rep, events, err := t.Cycle(ctx)
 	if err != nil {
-		return rep, err
+		return rep, tracker.DispatchReport{}, err
 	}
 	logCycle(log, rep, len(events))
-	if err := notify(ctx, db, a.notifiers(), events); err != nil {
-		log.Error("delivering events", "err", err)
+	// Deliveries go out after the cycle has stored them: a crash in between loses none.
+	drep, err := a.deliver(ctx, cfg, db, log)
+	if err != nil {
+		return rep, drep, err
 	}
-	return rep, nil
+	if drep != (tracker.DispatchReport{}) {
+		log.Info("deliveries", "delivered", drep.Delivered, "failed", drep.Failed, "given_up", drep.GivenUp)
+	}
+	return rep, drep, nil
 }
 
 func logCycle(log *slog.Logger, rep tracker.CycleReport, events int) {

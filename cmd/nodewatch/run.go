@@ -32,7 +32,7 @@ func (a *app) daemon(ctx context.Context, cfg *config.Config, sched cron.Schedul
 		case <-cycleCtx.Done():
 			return
 		}
-		if _, err := a.cycle(cycleCtx, cfg, db, log); err != nil {
+		if _, _, err := a.cycle(cycleCtx, cfg, db, log); err != nil {
 			log.Error("cycle failed", "err", err)
 		}
 	}
