@@ -101,6 +101,9 @@ type Dispatcher struct {
 	Timeout time.Duration
 	Now     func() time.Time
 	Log     *slog.Logger
+	// Observe, when set, is told each attempt's outcome ("delivered", "failed",
+	// "given_up"), for metrics.
+	Observe func(notifier, outcome string)
 }
 
 // DispatchReport counts what one dispatch did.
@@ -160,6 +163,13 @@ func (d *Dispatcher) Dispatch(ctx context.Context) (DispatchReport, error) {
 		}
 		if err := d.Store.UpdateDelivery(ctx, dl); err != nil {
 			return rep, fmt.Errorf("recording delivery %s: %w", dl.ID, err)
+		}
+		if d.Observe != nil {
+			outcome := string(dl.State)
+			if dl.State == DeliveryPending {
+				outcome = "failed"
+			}
+			d.Observe(dl.Notifier, outcome)
 		}
 	}
 	return rep, nil
