@@ -109,7 +109,8 @@ func (t *Tracker) Cycle(ctx context.Context) (CycleReport, []Event, error) {
 			sr.Source = j.source
 			var c RequestCounter
 			b, err := j.run(WithRequestCounter(ctx, &c), sr)
-			sr.Requests, sr.NotModified, sr.BodyBytes = int(c.Requests.Load()), int(c.NotModified.Load()), c.BodyBytes.Load()
+			sr.Requests, sr.NotModified, sr.FailedRequests = int(c.Requests.Load()), int(c.NotModified.Load()), int(c.Failed.Load())
+			sr.BodyBytes = c.BodyBytes.Load()
 			if err != nil {
 				sr.Errors = append(sr.Errors, err.Error())
 			}

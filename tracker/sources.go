@@ -10,6 +10,7 @@ import (
 type RequestCounter struct {
 	Requests    atomic.Int64
 	NotModified atomic.Int64
+	Failed      atomic.Int64 // no answer, or an answer of 4xx or 5xx
 	BodyBytes   atomic.Int64
 }
 

@@ -190,14 +190,15 @@ type CycleReport struct {
 
 // SourceReport is one source's part of a cycle.
 type SourceReport struct {
-	Source       string   `json:"source"` // e.g. "vhd_notes:AKSFlatcar/gen2", "flatcar:alpha", "aks_releases:Azure/AKS"
-	Requests     int      `json:"requests"`
-	NotModified  int      `json:"not_modified"`
-	BodyBytes    int64    `json:"body_bytes"`
-	NewItems     int      `json:"new_items"`
-	UpdatedItems int      `json:"updated_items"`
-	Events       int      `json:"events"`
-	Errors       []string `json:"errors,omitempty"`
+	Source         string   `json:"source"` // e.g. "vhd_notes:AKSFlatcar/gen2", "flatcar:alpha", "aks_releases:Azure/AKS"
+	Requests       int      `json:"requests"`
+	NotModified    int      `json:"not_modified"`
+	FailedRequests int      `json:"failed_requests"`
+	BodyBytes      int64    `json:"body_bytes"`
+	NewItems       int      `json:"new_items"`
+	UpdatedItems   int      `json:"updated_items"`
+	Events         int      `json:"events"`
+	Errors         []string `json:"errors,omitempty"`
 }
 
 // Failed reports whether the source had any error.

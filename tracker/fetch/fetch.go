@@ -66,10 +66,18 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		c.Requests.Add(1)
 	}
 	if err != nil {
+		if c != nil {
+			c.Failed.Add(1)
+		}
 		return nil, err
 	}
-	if c != nil && resp.StatusCode == http.StatusNotModified {
-		c.NotModified.Add(1)
+	if c != nil {
+		switch {
+		case resp.StatusCode == http.StatusNotModified:
+			c.NotModified.Add(1)
+		case resp.StatusCode >= 400:
+			c.Failed.Add(1)
+		}
 	}
 	max := t.MaxBody
 	if max == 0 {

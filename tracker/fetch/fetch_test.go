@@ -71,7 +71,12 @@ func TestBodyCapAndStatus(t *testing.T) {
 	if _, err := fetch.Get(context.Background(), capped, url, tracker.Validator{}); !errors.Is(err, fetch.ErrBodyTooLarge) || !strings.Contains(err.Error(), url) {
 		t.Errorf("a body over the cap: %v", err)
 	}
-	_, err := fetch.Get(context.Background(), &http.Client{Transport: &fetch.Transport{}}, s.FlatcarURL()+"/releases-feed/releases-beta.xml", tracker.Validator{})
+	var c tracker.RequestCounter
+	ctx := tracker.WithRequestCounter(context.Background(), &c)
+	_, err := fetch.Get(ctx, &http.Client{Transport: &fetch.Transport{}}, s.FlatcarURL()+"/releases-feed/releases-beta.xml", tracker.Validator{})
+	if c.Requests.Load() != 1 || c.Failed.Load() != 1 {
+		t.Errorf("a 503 counted as %d requests, %d failed", c.Requests.Load(), c.Failed.Load())
+	}
 	var se *fetch.StatusError
 	if !errors.As(err, &se) || se.StatusCode != 503 || se.RetryAfter != 2*time.Minute {
 		t.Errorf("503 with Retry-After: %v", err)

@@ -1,0 +1,163 @@
+package web
+
+import (
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/nodewatch/nodewatch/tracker"
+)
+
+// Metrics are nodewatch's Prometheus metrics, on a registry of their own so that
+// nothing else in the process adds to them.
+type Metrics struct {
+	registry       *prometheus.Registry
+	cycleSeconds   prometheus.Histogram
+	lastSuccess    prometheus.Gauge
+	sourceUp       *prometheus.GaugeVec
+	sourceRequests *prometheus.CounterVec
+	sourceErrors   *prometheus.CounterVec
+	events         *prometheus.CounterVec
+	deliveries     *prometheus.CounterVec
+	// store is what the scrape-time collector reads; New sets it.
+	store atomic.Pointer[storeView]
+}
+
+type storeView struct {
+	store   tracker.Store
+	now     func() time.Time
+	version string
+}
+
+// NewMetrics registers every collector, the Go runtime's and the process's included.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		registry: prometheus.NewRegistry(),
+		cycleSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "nodewatch_cycle_duration_seconds",
+			Help: "How long a cycle took, from an idle one (all 304) to a cold read of every source.",
+			// An idle cycle takes well under a second; a cold one can take minutes.
+			Buckets: []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300},
+		}),
+		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "nodewatch_last_cycle_success_timestamp_seconds",
+			Help: "When the last cycle in which every source succeeded finished.",
+		}),
+		sourceUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "nodewatch_source_up",
+			Help: "Whether the source succeeded in the last cycle (1) or failed (0).",
+		}, []string{"source"}),
+		sourceRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nodewatch_source_requests_total",
+			Help: "HTTP requests per source: 304 answered Not Modified, error got no answer or a 4xx/5xx, 200 every other.",
+		}, []string{"source", "status"}),
+		sourceErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nodewatch_source_errors_total",
+			Help: "Errors per source: a failed listing, note, feed or release page.",
+		}, []string{"source"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nodewatch_events_total",
+			Help: "New events recorded, by kind.",
+		}, []string{"kind"}),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nodewatch_deliveries_total",
+			Help: "Delivery attempts by notifier and outcome (delivered, failed, given_up).",
+		}, []string{"notifier", "outcome"}),
+	}
+	// Zero series from the start, so that rate() and alerts see the first increase.
+	for _, k := range []tracker.EventKind{tracker.EventNodeImage, tracker.EventFlatcarRelease, tracker.EventAKSRelease} {
+		m.events.WithLabelValues(string(k))
+	}
+	m.registry.MustRegister(
+		m.cycleSeconds, m.lastSuccess, m.sourceUp, m.sourceRequests, m.sourceErrors, m.events, m.deliveries,
+		storeCollector{m},
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+// ObserveCycle records one cycle's report and the events it recorded.
+func (m *Metrics) ObserveCycle(rep tracker.CycleReport, events []tracker.Event) {
+	m.cycleSeconds.Observe(float64(rep.DurationMS) / 1000)
+	var ok, failed int
+	for _, s := range rep.Sources {
+		up := 1.0
+		if s.Failed() {
+			up = 0
+			failed++
+		} else {
+			ok++
+		}
+		m.sourceUp.WithLabelValues(s.Source).Set(up)
+		// The request counter does not tell statuses apart beyond 304: failed requests are
+		// in "200" too, and counted again by nodewatch_source_errors_total.
+		m.sourceRequests.WithLabelValues(s.Source, "200").Add(float64(max(s.Requests-s.NotModified-s.FailedRequests, 0)))
+		m.sourceRequests.WithLabelValues(s.Source, "304").Add(float64(s.NotModified))
+		m.sourceRequests.WithLabelValues(s.Source, "error").Add(float64(s.FailedRequests))
+		m.sourceErrors.WithLabelValues(s.Source).Add(float64(len(s.Errors)))
+	}
+	if ok > 0 && failed == 0 {
+		m.lastSuccess.Set(float64(rep.Finished.Unix()))
+	}
+	for _, e := range events {
+		m.events.WithLabelValues(string(e.Kind)).Inc()
+	}
+}
+
+// ObserveDelivery records one delivery attempt; it fits tracker.Dispatcher.Observe.
+func (m *Metrics) ObserveDelivery(notifier, outcome string) {
+	m.deliveries.WithLabelValues(notifier, outcome).Inc()
+}
+
+// Handler serves the metrics in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	// ContinueOnError: a store that cannot be read costs the image ages, not the scrape.
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}
+
+func (m *Metrics) bind(s tracker.Store, now func() time.Time, version string) {
+	m.store.Store(&storeView{store: s, now: now, version: version})
+}
+
+var (
+	imageAgeDesc = prometheus.NewDesc("nodewatch_newest_image_age_seconds",
+		"How long ago the newest image of the family was built (its build time, or the day its version names).",
+		[]string{"family"}, nil)
+	buildInfoDesc = prometheus.NewDesc("nodewatch_build_info", "The running nodewatch's version.", []string{"version"}, nil)
+)
+
+// storeCollector reads the store at scrape time: image ages grow between cycles.
+type storeCollector struct{ m *Metrics }
+
+func (c storeCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- imageAgeDesc
+	ch <- buildInfoDesc
+}
+
+func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
+	v := c.m.store.Load()
+	if v == nil {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(buildInfoDesc, prometheus.GaugeValue, 1, v.version)
+	images, err := v.store.Images("")
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(imageAgeDesc, err)
+		return
+	}
+	newest := map[string]tracker.NodeImage{}
+	for _, im := range images {
+		if cur, ok := newest[im.Family]; !ok || tracker.CompareImageVersions(im.Version, cur.Version) > 0 {
+			newest[im.Family] = im
+		}
+	}
+	now := v.now()
+	for family, im := range newest {
+		ch <- prometheus.MustNewConstMetric(imageAgeDesc, prometheus.GaugeValue, now.Sub(im.Day()).Seconds(), family)
+	}
+}

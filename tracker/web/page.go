@@ -1,0 +1,306 @@
+package web
+
+import (
+	"bytes"
+	"cmp"
+	_ "embed"
+	"fmt"
+	"html/template"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nodewatch/nodewatch/tracker"
+)
+
+//go:embed page.html
+var pageHTML string
+
+// pageTemplate escapes by context: names, versions and errors all come from upstream.
+var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
+	"date": func(t time.Time) string { return t.UTC().Format(time.DateOnly) },
+	"when": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"deref": func(s *string) string {
+		if s == nil {
+			return "-"
+		}
+		return *s
+	},
+	"coord": func(f float64) string { return fmt.Sprintf("%.1f", f) },
+}).Parse(pageHTML))
+
+type pageData struct {
+	Version  string
+	Now      time.Time
+	NotReady string
+	Families []familyRow
+	Cycle    *cycleView
+	Outbox   []tracker.Delivery
+	Timeline *timeline
+}
+
+// familyRow is the newest image of one family, with how far its Flatcar lags.
+type familyRow struct {
+	tracker.ImageView
+	Count int
+	Day   time.Time
+	Notes string // NotesURL if it is http(s), for the link
+	Lag   []string
+}
+
+type cycleView struct {
+	tracker.CycleReport
+	Ago      string
+	Duration string
+}
+
+func (s *server) page(w http.ResponseWriter, _ *http.Request) {
+	d, err := s.pageData()
+	if err != nil {
+		writeText(w, http.StatusInternalServerError, oneLine(err.Error()))
+		return
+	}
+	var buf bytes.Buffer
+	if err := pageTemplate.Execute(&buf, d); err != nil {
+		writeText(w, http.StatusInternalServerError, oneLine(err.Error()))
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Write(buf.Bytes())
+}
+
+func (s *server) pageData() (pageData, error) {
+	now := s.Now()
+	d := pageData{Version: s.Version, Now: now, NotReady: s.notReady()}
+	images, err := s.Store.Images("")
+	if err != nil {
+		return d, err
+	}
+	releases, err := s.Store.FlatcarReleases("")
+	if err != nil {
+		return d, err
+	}
+	views := tracker.LinkImages(images, releases)
+	days := make(map[string]time.Time, len(images))
+	for _, im := range images {
+		days[im.Family+"\x00"+im.Version] = im.Day()
+	}
+	newestOf := newestReleases(releases)
+	// LinkImages orders by family, then version: the last of a run is the newest.
+	count := 0
+	for i, v := range views {
+		count++
+		if i+1 < len(views) && views[i+1].Family == v.Family {
+			continue
+		}
+		d.Families = append(d.Families, familyRow{ImageView: v, Count: count,
+			Day: days[v.Family+"\x00"+v.Version], Notes: webURL(v.NotesURL), Lag: lag(v.Flatcar, newestOf)})
+		count = 0
+	}
+	if c, ok, err := s.Store.LastCycle(); err != nil {
+		return d, err
+	} else if ok {
+		d.Cycle = &cycleView{CycleReport: c, Ago: since(now.Sub(c.Finished)),
+			Duration: (time.Duration(c.DurationMS) * time.Millisecond).Round(time.Millisecond).String()}
+	}
+	if d.Outbox, err = s.undelivered(); err != nil {
+		return d, err
+	}
+	d.Timeline = newTimeline(views, days, releases)
+	return d, nil
+}
+
+// newestReleases maps each channel to its newest release.
+func newestReleases(releases []tracker.FlatcarRelease) map[string]tracker.FlatcarRelease {
+	out := map[string]tracker.FlatcarRelease{}
+	for _, r := range releases {
+		if cur, ok := out[r.Channel]; !ok || r.ReleasedAt.After(cur.ReleasedAt) {
+			out[r.Channel] = r
+		}
+	}
+	return out
+}
+
+// lag says how far a Flatcar image was behind its channel and stable when it was built,
+// and where its channel is now.
+func lag(f *tracker.FlatcarLink, newestOf map[string]tracker.FlatcarRelease) []string {
+	if f == nil {
+		return nil
+	}
+	if f.Channel == nil {
+		return []string{"not in Flatcar's feeds yet"}
+	}
+	ch := *f.Channel
+	var out []string
+	switch {
+	case f.ChannelLatest == nil || *f.ChannelLatest == f.Version:
+		out = append(out, "newest "+ch+" when built")
+	default:
+		out = append(out, ch+" had "+*f.ChannelLatest+" when built")
+	}
+	if f.DaysAfterRelease != nil {
+		out = append(out, fmt.Sprintf("built %d days after the release", *f.DaysAfterRelease))
+	}
+	if n, ok := newestOf[ch]; ok && n.Version != f.Version && (f.ChannelLatest == nil || n.Version != *f.ChannelLatest) {
+		out = append(out, ch+" is at "+n.Version+" now")
+	}
+	if ch != "stable" && f.StableLatest != nil {
+		out = append(out, "stable had "+*f.StableLatest+" when built")
+	}
+	return out
+}
+
+// The timeline's geometry, in SVG user units; the SVG scales to the page's width.
+const (
+	tlWidth     = 760.0
+	tlLabels    = 170.0 // the column of row names
+	tlRight     = 12.0
+	tlTop       = 22.0 // the month labels
+	tlRowHeight = 24.0
+	tlSpan      = 183 * 24 * time.Hour
+	tlPadding   = 4 * 24 * time.Hour // so that the newest mark is not cut at the edge
+	tlLabelMax  = 26
+)
+
+// channelOrder is the way a Flatcar release travels; other channels follow by name.
+var channelOrder = []string{"alpha", "beta", "stable", "lts"}
+
+var channelColors = []string{"#c0392b", "#b9770e", "#1e8449", "#2471a3", "#7d3c98", "#566573"}
+
+type timeline struct {
+	End                                time.Time // the newest data, a few days padded
+	Width, Height, PlotLeft, PlotRight float64
+	Ticks                              []tick
+	Rows                               []tlRow
+	Links                              []tlLink
+}
+
+type tick struct {
+	X     float64
+	Label string
+}
+
+// tlRow is a family (Image: a filled mark per image) or a channel (a ring per release).
+type tlRow struct {
+	Label, Title string
+	Y            float64
+	Color        string
+	Image        bool
+	Marks        []tlMark
+}
+
+type tlMark struct {
+	X     float64
+	Title string
+}
+
+// tlLink joins an image to the release it carries: the line's slant is the lag.
+type tlLink struct {
+	X1, Y1, X2, Y2 float64
+}
+
+// newTimeline draws the last six months of data: a row per Flatcar family with a mark
+// per image on its Day, a row per channel with a mark per release, and a line from each
+// image to the release it carries. nil when there is nothing to draw.
+func newTimeline(views []tracker.ImageView, days map[string]time.Time, releases []tracker.FlatcarRelease) *timeline {
+	var families []string
+	var end time.Time
+	for _, v := range views {
+		if v.Flatcar == nil {
+			continue
+		}
+		if len(families) == 0 || families[len(families)-1] != v.Family {
+			families = append(families, v.Family)
+		}
+		end = maxTime(end, days[v.Family+"\x00"+v.Version])
+	}
+	byChannel := map[string][]tracker.FlatcarRelease{}
+	for _, r := range releases {
+		byChannel[r.Channel] = append(byChannel[r.Channel], r)
+		end = maxTime(end, r.ReleasedAt)
+	}
+	if end.IsZero() {
+		return nil
+	}
+	channels := slices.SortedFunc(maps.Keys(byChannel), func(a, b string) int {
+		ia, ib := slices.Index(channelOrder, a), slices.Index(channelOrder, b)
+		if ia < 0 || ib < 0 {
+			return cmp.Or(cmp.Compare(ib, ia), strings.Compare(a, b)) // known (index >= 0) first
+		}
+		return cmp.Compare(ia, ib)
+	})
+
+	end = end.Add(tlPadding)
+	start := end.Add(-tlSpan)
+	plotRight := tlWidth - tlRight
+	x := func(t time.Time) float64 {
+		return tlLabels + (plotRight-tlLabels)*float64(t.Sub(start))/float64(tlSpan)
+	}
+	in := func(t time.Time) bool { return !t.Before(start) && !t.After(end) }
+	tl := &timeline{End: end, Width: tlWidth, PlotLeft: tlLabels, PlotRight: plotRight,
+		Height: tlTop + tlRowHeight*float64(len(families)+len(channels)) + 4}
+	addRow := func(label, color string, image bool) *tlRow {
+		tl.Rows = append(tl.Rows, tlRow{Label: shorten(label, tlLabelMax), Title: label, Color: color, Image: image,
+			Y: tlTop + tlRowHeight*(float64(len(tl.Rows))+0.5)})
+		return &tl.Rows[len(tl.Rows)-1]
+	}
+	for m := time.Date(start.Year(), start.Month()+1, 1, 0, 0, 0, 0, time.UTC); !m.After(end); m = m.AddDate(0, 1, 0) {
+		label := m.Format("Jan")
+		if len(tl.Ticks) == 0 || m.Month() == time.January {
+			label = m.Format("Jan 2006")
+		}
+		tl.Ticks = append(tl.Ticks, tick{X: x(m), Label: label})
+	}
+
+	tl.Rows = make([]tlRow, 0, len(families)+len(channels)) // addRow's pointers stay valid
+	rowOf := map[string]*tlRow{}
+	for _, f := range families {
+		rowOf[f] = addRow(f, "#34495e", true)
+	}
+	type point struct{ x, y float64 }
+	releaseAt := map[string]point{} // by channel and version
+	for i, ch := range channels {
+		row := addRow("Flatcar "+ch, channelColors[i%len(channelColors)], false)
+		for _, r := range byChannel[ch] {
+			if !in(r.ReleasedAt) {
+				continue
+			}
+			row.Marks = append(row.Marks, tlMark{X: x(r.ReleasedAt),
+				Title: fmt.Sprintf("Flatcar %s %s, released %s", ch, r.Version, r.ReleasedAt.UTC().Format(time.DateOnly))})
+			releaseAt[ch+"\x00"+r.Version] = point{x(r.ReleasedAt), row.Y}
+		}
+	}
+	for _, v := range views {
+		day := days[v.Family+"\x00"+v.Version]
+		if v.Flatcar == nil || !in(day) {
+			continue
+		}
+		row := rowOf[v.Family]
+		row.Marks = append(row.Marks, tlMark{X: x(day),
+			Title: fmt.Sprintf("%s %s, built %s, Flatcar %s", v.Family, v.Version, day.UTC().Format(time.DateOnly), v.Flatcar.Version)})
+		if v.Flatcar.Channel == nil {
+			continue
+		}
+		if p, ok := releaseAt[*v.Flatcar.Channel+"\x00"+v.Flatcar.Version]; ok {
+			tl.Links = append(tl.Links, tlLink{X1: x(day), Y1: row.Y, X2: p.x, Y2: p.y})
+		}
+	}
+	return tl
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// shorten cuts s to n characters, marking the cut.
+func shorten(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}
