@@ -2,14 +2,18 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/nodewatch/nodewatch/storage"
 	"github.com/nodewatch/nodewatch/tracker"
 )
 
@@ -58,12 +62,16 @@ func (a *app) checkCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			db, err := openStore(cfg, false)
+			db, err := openStore(cfg)
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			rep, drep, err := a.cycle(cmd.Context(), cfg, db, a.logger(cfg))
+			r, err := a.newRunner(cfg, db, a.logger(cfg))
+			if err != nil {
+				return err
+			}
+			rep, drep, err := r.cycle(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -129,7 +137,7 @@ func (a *app) runCmd() *cobra.Command {
 			for _, w := range cfg.Warnings() {
 				log.Warn(w)
 			}
-			db, err := openStore(cfg, false)
+			db, err := openStore(cfg)
 			if err != nil {
 				return err
 			}
@@ -147,31 +155,37 @@ func (a *app) imagesCmd() *cobra.Command {
 		Short: "List node images with OS, kernel and Flatcar release",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.query(func(s tracker.Store) error {
+			q := url.Values{}
+			for k, v := range map[string]string{"family": f.Family, "kernel": f.Kernel, "os_version": f.OSVersion} {
+				if v != "" {
+					q.Set(k, v)
+				}
+			}
+			views, err := query(a, "images?"+q.Encode(), func(s tracker.Store) ([]tracker.ImageView, error) {
 				images, err := s.Images("")
 				if err != nil {
-					return err
+					return nil, err
 				}
 				releases, err := s.FlatcarReleases("")
 				if err != nil {
-					return err
+					return nil, err
 				}
-				views := tracker.FilterImages(tracker.LinkImages(images, releases), f)
-				if asJSON {
-					return writeJSON(a.stdout, views)
-				}
-				tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "FAMILY\tVERSION\tOS\tOS VERSION\tKERNEL\tFLATCAR\tCHANNEL\tFIRST SEEN")
-				for _, v := range views {
-					fc, ch := "-", "-"
-					if v.Flatcar != nil {
-						fc, ch = v.Flatcar.Version, deref(v.Flatcar.Channel, "(not in feeds yet)")
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Family, v.Version, v.OS.Name,
-						deref(v.OS.Version, "-"), deref(v.Kernel, "-"), fc, ch, v.FirstSeen.Format(time.RFC3339))
-				}
-				return tw.Flush()
+				return tracker.FilterImages(tracker.LinkImages(images, releases), f), nil
 			})
+			if err != nil || asJSON {
+				return a.printJSON(views, err)
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "FAMILY\tVERSION\tOS\tOS VERSION\tKERNEL\tFLATCAR\tCHANNEL\tFIRST SEEN")
+			for _, v := range views {
+				fc, ch := "-", "-"
+				if v.Flatcar != nil {
+					fc, ch = v.Flatcar.Version, deref(v.Flatcar.Channel, "(not in feeds yet)")
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Family, v.Version, v.OS.Name,
+					deref(v.OS.Version, "-"), deref(v.Kernel, "-"), fc, ch, v.FirstSeen.Format(time.RFC3339))
+			}
+			return tw.Flush()
 		},
 	}
 	cmd.Flags().StringVar(&f.Family, "family", "", "family glob; * matches any run of characters, / included (AKSUbuntu/*)")
@@ -189,25 +203,19 @@ func (a *app) flatcarCmd() *cobra.Command {
 		Short: "List Flatcar releases",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.query(func(s tracker.Store) error {
-				rs, err := s.FlatcarReleases(channel)
-				if err != nil {
-					return err
-				}
-				if rs == nil {
-					rs = []tracker.FlatcarRelease{}
-				}
-				if asJSON {
-					return writeJSON(a.stdout, rs)
-				}
-				tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "CHANNEL\tVERSION\tRELEASED\tKERNEL\tCONTAINERD\tSYSTEMD")
-				for _, r := range rs {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Channel, r.Version, r.ReleasedAt.Format(time.RFC3339),
-						dash(r.Kernel), dash(r.Containerd), dash(r.Systemd))
-				}
-				return tw.Flush()
+			rs, err := query(a, "flatcar?"+url.Values{"channel": {channel}}.Encode(), func(s tracker.Store) ([]tracker.FlatcarRelease, error) {
+				return s.FlatcarReleases(channel)
 			})
+			if err != nil || asJSON {
+				return a.printJSON(rs, err)
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "CHANNEL\tVERSION\tRELEASED\tKERNEL\tCONTAINERD\tSYSTEMD")
+			for _, r := range rs {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Channel, r.Version, r.ReleasedAt.Format(time.RFC3339),
+					dash(r.Kernel), dash(r.Containerd), dash(r.Systemd))
+			}
+			return tw.Flush()
 		},
 	}
 	cmd.Flags().StringVar(&channel, "channel", "", "only this channel (alpha, beta, stable, lts)")
@@ -222,24 +230,18 @@ func (a *app) aksCmd() *cobra.Command {
 		Short: "List AKS releases and the node images they name",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.query(func(s tracker.Store) error {
-				rs, err := s.AKSReleases("")
-				if err != nil {
-					return err
-				}
-				if rs == nil {
-					rs = []tracker.AKSRelease{}
-				}
-				if asJSON {
-					return writeJSON(a.stdout, rs)
-				}
-				tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "TAG\tPUBLISHED\tNODE IMAGES")
-				for _, r := range rs {
-					fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Tag, r.PublishedAt.Format(time.RFC3339), imageRefs(r.NodeImages))
-				}
-				return tw.Flush()
+			rs, err := query(a, "aks", func(s tracker.Store) ([]tracker.AKSRelease, error) {
+				return s.AKSReleases("")
 			})
+			if err != nil || asJSON {
+				return a.printJSON(rs, err)
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "TAG\tPUBLISHED\tNODE IMAGES")
+			for _, r := range rs {
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Tag, r.PublishedAt.Format(time.RFC3339), imageRefs(r.NodeImages))
+			}
+			return tw.Flush()
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -253,23 +255,23 @@ func (a *app) showCmd() *cobra.Command {
 		Short: "Show every node image, Flatcar or AKS release of a version (also AKSFlatcar-flatcargen2-202508.06.0 as az aks nodepool list prints it)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.query(func(s tracker.Store) error {
-				found, err := tracker.Show(s, args[0])
-				if err != nil {
+			found, err := query(a, "show/"+url.PathEscape(args[0]), func(s tracker.Store) (tracker.Found, error) {
+				return tracker.Show(s, args[0])
+			})
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if err := writeJSON(a.stdout, found); err != nil {
 					return err
 				}
-				if asJSON {
-					if err := writeJSON(a.stdout, found); err != nil {
-						return err
-					}
-				} else {
-					printFound(a.stdout, found)
-				}
-				if found.Empty() {
-					return &exitError{exitUsage, fmt.Errorf("nothing of version %q is known", args[0])}
-				}
-				return nil
-			})
+			} else {
+				printFound(a.stdout, found)
+			}
+			if found.Empty() {
+				return &exitError{exitUsage, fmt.Errorf("nothing of version %q is known", args[0])}
+			}
+			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -327,18 +329,56 @@ func printFound(w io.Writer, f tracker.Found) {
 	}
 }
 
-// query opens the store read-only for a query command.
-func (a *app) query(fn func(tracker.Store) error) error {
+// query answers a query command from the database, opened read-only. While `nodewatch
+// run` holds the database it asks the daemon's API instead, which answers with the same
+// JSON.
+func query[T any](a *app, apiPath string, fromStore func(tracker.Store) (T, error)) (T, error) {
+	var zero T
 	cfg, err := a.loadConfig()
 	if err != nil {
-		return err
+		return zero, err
 	}
-	db, err := openStore(cfg, true)
+	db, err := storage.Open(cfg.Storage.Path, storage.Options{ReadOnly: true})
+	if errors.Is(err, storage.ErrLocked) {
+		return fromAPI[T](cfg.HTTP.Listen, apiPath, err)
+	}
+	if err != nil {
+		return zero, &exitError{exitUsage, err}
+	}
+	defer db.Close()
+	return fromStore(db)
+}
+
+// fromAPI gets apiPath from the daemon listening on listen.
+func fromAPI[T any](listen, apiPath string, locked error) (T, error) {
+	var v T
+	u, err := daemonURL(listen, "/api/v1/"+apiPath)
+	if err != nil {
+		return v, &exitError{exitUsage, fmt.Errorf("%w; %v", locked, err)}
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Get(u)
+	if err != nil {
+		return v, &exitError{exitUsage, fmt.Errorf("%w, and its API at %s does not answer: %v", locked, u, err)}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound && strings.HasPrefix(apiPath, "show/") {
+		return v, nil // nothing of that version: the caller says so
+	}
+	if resp.StatusCode != http.StatusOK {
+		return v, &exitError{exitUsage, fmt.Errorf("%w, and its API at %s answered %s", locked, u, resp.Status)}
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&v); err != nil {
+		return v, fmt.Errorf("reading %s: %w", u, err)
+	}
+	return v, nil
+}
+
+func (a *app) printJSON(v any, err error) error {
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	return fn(db)
+	return writeJSON(a.stdout, v)
 }
 
 func writeJSON(w io.Writer, v any) error {

@@ -73,7 +73,7 @@ func execute(ctx context.Context, args []string, stdoutW, stderrW io.Writer) int
 	root.PersistentFlags().StringVar(&a.configPath, "config", os.Getenv("NODEWATCH_CONFIG"),
 		"config file (YAML; also NODEWATCH_CONFIG); none means the built-in defaults")
 	root.AddCommand(a.runCmd(), a.checkCmd(), a.imagesCmd(), a.flatcarCmd(), a.aksCmd(), a.showCmd(),
-		a.validateCmd(), a.versionCmd(), a.notifyCmd(), a.outboxCmd())
+		a.validateCmd(), a.versionCmd(), a.notifyCmd(), a.outboxCmd(), a.healthcheckCmd())
 
 	err := root.ExecuteContext(ctx)
 	if err == nil {
@@ -105,14 +105,13 @@ func (a *app) logger(cfg *config.Config) *slog.Logger {
 	return slog.New(slog.NewTextHandler(a.stderr, opts))
 }
 
-// openStore opens the database; query commands open it read-only so that they run
-// beside each other.
-func openStore(cfg *config.Config, readOnly bool) (*storage.DB, error) {
-	db, err := storage.Open(cfg.Storage.Path, storage.Options{ReadOnly: readOnly})
+// openStore opens the database for writing.
+func openStore(cfg *config.Config) (*storage.DB, error) {
+	db, err := storage.Open(cfg.Storage.Path, storage.Options{})
+	if errors.Is(err, storage.ErrLocked) {
+		err = fmt.Errorf("%w: is `nodewatch run` running? It runs cycles itself; its API is at http://%s/api/v1/", err, cfg.HTTP.Listen)
+	}
 	if err != nil {
-		if errors.Is(err, storage.ErrLocked) && readOnly {
-			err = fmt.Errorf("%w\n(`nodewatch run` holds the database while it writes; query its HTTP API at http://%s/api/v1/, or retry in a moment)", err, cfg.HTTP.Listen)
-		}
 		return nil, &exitError{exitUsage, err}
 	}
 	return db, nil
@@ -153,25 +152,46 @@ func newTracker(cfg *config.Config, db tracker.Store, log *slog.Logger) (*tracke
 	return t, nil
 }
 
-// cycle runs one cycle, then delivers what the outbox holds that is due.
-func (a *app) cycle(ctx context.Context, cfg *config.Config, db *storage.DB, log *slog.Logger) (tracker.CycleReport, tracker.DispatchReport, error) {
+// runner is one cycle's machinery, built once per process: the daemon reuses it, so
+// notifiers keep their connections and caches across cycles.
+type runner struct {
+	tracker    *tracker.Tracker
+	dispatcher *tracker.Dispatcher
+	log        *slog.Logger
+	// observe, when set, sees every cycle (metrics).
+	observe func(tracker.CycleReport, []tracker.Event)
+}
+
+func (a *app) newRunner(cfg *config.Config, db *storage.DB, log *slog.Logger) (*runner, error) {
 	t, err := newTracker(cfg, db, log)
 	if err != nil {
-		return tracker.CycleReport{}, tracker.DispatchReport{}, &exitError{exitUsage, err}
+		return nil, &exitError{exitUsage, err}
 	}
 	t.Router = router(cfg)
-	rep, events, err := t.Cycle(ctx)
+	d, err := a.dispatcher(cfg, db, log)
+	if err != nil {
+		return nil, err
+	}
+	return &runner{tracker: t, dispatcher: d, log: log}, nil
+}
+
+// cycle runs one cycle, then delivers what the outbox holds that is due.
+func (r *runner) cycle(ctx context.Context) (tracker.CycleReport, tracker.DispatchReport, error) {
+	rep, events, err := r.tracker.Cycle(ctx)
 	if err != nil {
 		return rep, tracker.DispatchReport{}, err
 	}
-	logCycle(log, rep, len(events))
+	logCycle(r.log, rep, len(events))
+	if r.observe != nil {
+		r.observe(rep, events)
+	}
 	// Deliveries go out after the cycle has stored them: a crash in between loses none.
-	drep, err := a.deliver(ctx, cfg, db, log)
+	drep, err := r.dispatcher.Dispatch(ctx)
 	if err != nil {
 		return rep, drep, err
 	}
 	if drep != (tracker.DispatchReport{}) {
-		log.Info("deliveries", "delivered", drep.Delivered, "failed", drep.Failed, "given_up", drep.GivenUp)
+		r.log.Info("deliveries", "delivered", drep.Delivered, "failed", drep.Failed, "given_up", drep.GivenUp)
 	}
 	return rep, drep, nil
 }

@@ -2,28 +2,91 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
+	"net/http"
 	"sync"
 	"time"
 
 	"github.com/robfig/cron/v3"
+	"github.com/spf13/cobra"
 
 	"github.com/nodewatch/nodewatch/storage"
 	"github.com/nodewatch/nodewatch/tracker/config"
+	"github.com/nodewatch/nodewatch/tracker/web"
 )
 
 // shutdownGrace is how long a cycle in flight may finish after SIGTERM before it is
 // abandoned; what it had not stored is read again by the next start.
 const shutdownGrace = 20 * time.Second
 
-// daemon runs a cycle at start and then on schedule until ctx ends.
+func (a *app) runCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "run",
+		Short: "Run the daemon: a cycle now, then on the configured schedule; the HTTP API and status page",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := a.loadConfig()
+			if err != nil {
+				return err
+			}
+			sched, err := cfg.CronSchedule()
+			if err != nil {
+				return &exitError{exitUsage, err}
+			}
+			log := a.logger(cfg)
+			for _, w := range cfg.Warnings() {
+				log.Warn(w)
+			}
+			db, err := openStore(cfg)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			return a.daemon(cmd.Context(), cfg, sched, db, log)
+		},
+	}
+}
+
+// daemon serves HTTP, runs a cycle at start and then on schedule until ctx ends.
 func (a *app) daemon(ctx context.Context, cfg *config.Config, sched cron.Schedule, db *storage.DB, log *slog.Logger) error {
+	r, err := a.newRunner(cfg, db, log)
+	if err != nil {
+		return err
+	}
+	metrics := web.NewMetrics()
+	r.observe = metrics.ObserveCycle
+	r.dispatcher.Observe = metrics.ObserveDelivery
+
+	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return &exitError{exitUsage, fmt.Errorf("http.listen: %w", err)}
+	}
+	srv := &http.Server{
+		Handler: web.New(web.Options{Store: db, Metrics: metrics, MaxCycleAge: 3 * interval(sched), Version: version}),
+		// Timeouts so that slow or idle clients cannot hold connections.
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server", "err", err)
+		}
+	}()
+
 	// Cycles get their own context: SIGTERM stops the schedule at once, but the cycle in
 	// flight may finish within shutdownGrace.
 	cycleCtx, cancelCycles := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelCycles()
 	var running sync.WaitGroup
+	var one sync.Mutex // the first cycle and a scheduled one never overlap
 	cycle := func(wait time.Duration) {
 		running.Add(1)
 		defer running.Done()
@@ -32,7 +95,9 @@ func (a *app) daemon(ctx context.Context, cfg *config.Config, sched cron.Schedul
 		case <-cycleCtx.Done():
 			return
 		}
-		if _, _, err := a.cycle(cycleCtx, cfg, db, log); err != nil {
+		one.Lock()
+		defer one.Unlock()
+		if _, _, err := r.cycle(cycleCtx); err != nil {
 			log.Error("cycle failed", "err", err)
 		}
 	}
@@ -40,15 +105,21 @@ func (a *app) daemon(ctx context.Context, cfg *config.Config, sched cron.Schedul
 	// beside a slow one.
 	cl := cronLogger{log}
 	c := cron.New(cron.WithChain(cron.Recover(cl), cron.SkipIfStillRunning(cl)))
-	id := c.Schedule(sched, cron.FuncJob(func() {
+	c.Schedule(sched, cron.FuncJob(func() {
 		// Jitter, so that many instances do not all ask GitHub at the same second.
 		cycle(jitter(cfg.Jitter.Duration))
 	}))
-	// The first cycle runs at start, through the same chain as the scheduled ones.
-	first := c.Entry(id).WrappedJob
-	go first.Run()
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				log.Error("first cycle panicked", "panic", p)
+			}
+		}()
+		cycle(0)
+	}()
 	c.Start()
-	log.Info("nodewatch running", "version", version, "schedule", cfg.Schedule, "database", cfg.Storage.Path)
+	log.Info("nodewatch running", "version", version, "schedule", cfg.Schedule, "listen", ln.Addr().String(),
+		"database", cfg.Storage.Path)
 
 	<-ctx.Done()
 	log.Info("stopping")
@@ -62,7 +133,19 @@ func (a *app) daemon(ctx context.Context, cfg *config.Config, sched cron.Schedul
 		cancelCycles()
 		<-done
 	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		log.Warn("http shutdown", "err", err)
+	}
+	log.Info("stopped")
 	return nil
+}
+
+// interval is the time between two runs of the schedule, for /readyz's idea of recent.
+func interval(s cron.Schedule) time.Duration {
+	next := s.Next(time.Now())
+	return max(s.Next(next).Sub(next), time.Minute)
 }
 
 func jitter(max time.Duration) time.Duration {
@@ -78,4 +161,44 @@ type cronLogger struct{ log *slog.Logger }
 func (l cronLogger) Info(msg string, kv ...any) { l.log.Debug("cron: "+msg, kv...) }
 func (l cronLogger) Error(err error, msg string, kv ...any) {
 	l.log.Error("cron: "+msg, append(kv, "err", err)...)
+}
+
+func (a *app) healthcheckCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "healthcheck",
+		Short: "Exit 0 when the daemon's /healthz answers (the container health check)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := a.loadConfig()
+			if err != nil {
+				return err
+			}
+			u, err := daemonURL(cfg.HTTP.Listen, "/healthz")
+			if err != nil {
+				return &exitError{exitUsage, err}
+			}
+			client := &http.Client{Timeout: 3 * time.Second}
+			resp, err := client.Get(u)
+			if err != nil {
+				return &exitError{exitUsage, err}
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return &exitError{exitUsage, fmt.Errorf("/healthz answered %s", resp.Status)}
+			}
+			return nil
+		},
+	}
+}
+
+// daemonURL is where a local client reaches the daemon listening on listen.
+func daemonURL(listen, path string) (string, error) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", fmt.Errorf("http.listen %q: %w", listen, err)
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port) + path, nil
 }
