@@ -119,34 +119,6 @@ func printReport(w io.Writer, rep tracker.CycleReport) int {
 	return failed
 }
 
-func (a *app) runCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "run",
-		Short: "Run the daemon: a cycle now, then on the configured schedule",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := a.loadConfig()
-			if err != nil {
-				return err
-			}
-			sched, err := cfg.CronSchedule()
-			if err != nil {
-				return &exitError{exitUsage, err}
-			}
-			log := a.logger(cfg)
-			for _, w := range cfg.Warnings() {
-				log.Warn(w)
-			}
-			db, err := openStore(cfg)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			return a.daemon(cmd.Context(), cfg, sched, db, log)
-		},
-	}
-}
-
 func (a *app) imagesCmd() *cobra.Command {
 	var f tracker.ImageFilter
 	var asJSON bool
