@@ -155,7 +155,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context) (DispatchReport, error) {
 				if ne != nil {
 					wait = ne.RetryAfter
 				}
-				dl.NextAttempt = now.Add(max(d.backoff(dl.Attempts), wait))
+				dl.NextAttempt = now.Add(max(d.backoff(dl.Attempts), wait)).Truncate(time.Second)
 				rep.Failed++
 				log.Warn("delivery failed", "notifier", dl.Notifier, "key", dl.Key, "attempts", dl.Attempts,
 					"next_attempt", dl.NextAttempt.Format(time.RFC3339), "err", err)

@@ -24,14 +24,19 @@ import (
 // slackWebhook is an incoming-webhook endpoint as Slack runs it: JSON in, "ok" out.
 type slackWebhook struct {
 	*httptest.Server
-	mu    sync.Mutex
-	posts []map[string]any
-	fail  func(n int) int // status for the n-th post (from 1); 0 means 200
+	mu         sync.Mutex
+	posts      []map[string]any
+	fail       func(n int) int // status for the n-th post (from 1); 0 means 200
+	retryAfter string          // sent with failures, as Slack does with its 429s
 }
 
-func newSlackWebhook(t *testing.T) *slackWebhook {
+func newSlackWebhook(t *testing.T) *slackWebhook { return newSlackWebhookAt(t, "127.0.0.1:0") }
+
+// newSlackWebhookAt listens on addr: a webhook that comes back where it was.
+func newSlackWebhookAt(t *testing.T, addr string) *slackWebhook {
+	t.Helper()
 	s := &slackWebhook{}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" {
 			http.Error(w, "invalid_payload", http.StatusBadRequest)
 			return
@@ -46,6 +51,9 @@ func newSlackWebhook(t *testing.T) *slackWebhook {
 		if s.fail != nil {
 			if code := s.fail(len(s.posts) + 1); code != 0 {
 				s.posts = append(s.posts, nil) // an attempt, not a delivery
+				if s.retryAfter != "" {
+					w.Header().Set("Retry-After", s.retryAfter)
+				}
 				w.WriteHeader(code)
 				return
 			}
@@ -53,6 +61,13 @@ func newSlackWebhook(t *testing.T) *slackWebhook {
 		s.posts = append(s.posts, p)
 		io.WriteString(w, "ok")
 	}))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Listener.Close()
+	s.Listener = ln
+	s.Start()
 	t.Cleanup(s.Close)
 	return s
 }

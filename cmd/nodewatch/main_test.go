@@ -36,7 +36,10 @@ type cli struct {
 	config string
 }
 
-func newCLI(t *testing.T, world string) *cli {
+func newCLI(t *testing.T, world string) *cli { return newCLIWith(t, world, "") }
+
+// newCLIWith adds extra (notifiers, routes, delivery ...) to the configuration.
+func newCLIWith(t *testing.T, world, extra string) *cli {
 	t.Helper()
 	srv, err := upstreamtest.New(filepath.Join(fixtures(t), world))
 	if err != nil {
@@ -52,7 +55,7 @@ sources:
     families: [AKSFlatcar/gen2, AKSFlatcar/gen2arm64, AKSAzureLinuxV3/gen2, AKSUbuntu/gen2/2404containerd]
   flatcar: {base_url: %s}
 log: {level: warn}
-`, filepath.Join(dir, "nodewatch.db"), srv.GitHubAPIURL(), srv.FlatcarURL())
+`, filepath.Join(dir, "nodewatch.db"), srv.GitHubAPIURL(), srv.FlatcarURL()) + extra
 	path := filepath.Join(dir, "nodewatch.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
