@@ -2,7 +2,6 @@ package tracker_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -15,77 +14,35 @@ import (
 
 	"github.com/nodewatch/nodewatch/storage"
 	"github.com/nodewatch/nodewatch/tracker"
-	"github.com/nodewatch/nodewatch/tracker/fetch"
-	"github.com/nodewatch/nodewatch/tracker/flatcar"
-	"github.com/nodewatch/nodewatch/tracker/github"
+	"github.com/nodewatch/nodewatch/tracker/trackertest"
 	"github.com/nodewatch/nodewatch/tracker/upstreamtest"
 )
 
-const notesDir = "github/Azure/AgentBaker/vhdbuilder/release-notes"
+const notesDir = trackertest.NotesDir
 
 var (
-	fixtureFamilies = []string{"AKSFlatcar/gen2", "AKSFlatcar/gen2arm64", "AKSAzureLinuxV3/gen2", "AKSUbuntu/gen2/2404containerd"}
-	channels        = []string{"alpha", "beta", "stable", "lts"}
+	fixtureFamilies = trackertest.Families
+	channels        = trackertest.Channels
+	fixtures        = trackertest.Fixtures
+	world           = trackertest.World
 )
 
-// fixtures finds ../shared/fixtures beside the repository.
-func fixtures(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for ; dir != filepath.Dir(dir); dir = filepath.Dir(dir) {
-		p := filepath.Join(dir, "..", "shared", "fixtures")
-		if _, err := os.Stat(filepath.Join(p, "README.md")); err == nil {
-			return p
-		}
-	}
-	t.Fatal("no shared/fixtures beside the repository")
-	return ""
-}
-
-func world(t testing.TB, date string) string { return filepath.Join(fixtures(t), "world-"+date) }
-
+// rig is the real pipeline with the event keys of a cycle sorted, as the tests compare them.
 type rig struct {
+	*trackertest.Rig
 	srv *upstreamtest.Server
 	db  *storage.DB
 	tr  *tracker.Tracker
 }
 
 func newRig(t testing.TB, date string, firstRun tracker.FirstRun, families ...string) *rig {
-	t.Helper()
-	if len(families) == 0 {
-		families = fixtureFamilies
-	}
-	srv, err := upstreamtest.New(world(t, date))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	db, err := storage.Open(filepath.Join(t.TempDir(), "nodewatch.db"), storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	hc := &http.Client{Transport: &fetch.Transport{}}
-	gh, err := github.New(hc, srv.GitHubAPIURL(), "", github.NotesLocation{Repo: "Azure/AgentBaker", Ref: "master", Path: "vhdbuilder/release-notes"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := &tracker.Tracker{
-		Store: db, Notes: gh, AKS: gh, Flatcar: &flatcar.Source{HTTP: hc, BaseURL: srv.FlatcarURL(), Format: flatcar.FormatFeed},
-		Families: families, AKSRepo: "Azure/AKS", Channels: channels, FirstRun: firstRun, NoteFetches: 8,
-	}
-	return &rig{srv: srv, db: db, tr: tr}
+	r := trackertest.NewRig(t, date, firstRun, families...)
+	return &rig{Rig: r, srv: r.Server, db: r.DB, tr: r.Tracker}
 }
 
 func (r *rig) cycle(t testing.TB) (tracker.CycleReport, []string) {
 	t.Helper()
-	rep, events, err := r.tr.Cycle(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep, events := r.Rig.Cycle(t)
 	keys := make([]string, len(events))
 	for i, e := range events {
 		keys[i] = e.Key

@@ -1,8 +1,10 @@
-package tracker
+package tracker_test
 
 import (
 	"strings"
 	"testing"
+
+	"github.com/nodewatch/nodewatch/tracker"
 )
 
 func TestMatchVersion(t *testing.T) {
@@ -29,12 +31,12 @@ func TestMatchVersion(t *testing.T) {
 		{">= 1", "", false},
 		{">= 1", "unknown", false},
 	} {
-		got, err := MatchVersion(tc.constraint, tc.value)
+		got, err := tracker.MatchVersion(tc.constraint, tc.value)
 		if err != nil || got != tc.want {
-			t.Errorf("MatchVersion(%q, %q) = %v, %v; want %v", tc.constraint, tc.value, got, err, tc.want)
+			t.Errorf("tracker.MatchVersion(%q, %q) = %v, %v; want %v", tc.constraint, tc.value, got, err, tc.want)
 		}
 	}
-	if _, err := MatchVersion(">= six", "6.12.87"); err == nil || !strings.Contains(err.Error(), `">= six" is not a version constraint`) {
-		t.Errorf("MatchVersion with a bad constraint: error %v", err)
+	if _, err := tracker.MatchVersion(">= six", "6.12.87"); err == nil || !strings.Contains(err.Error(), `">= six" is not a version constraint`) {
+		t.Errorf("tracker.MatchVersion with a bad constraint: error %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package tracker
+package tracker_test
 
 import (
 	"os"
@@ -8,53 +8,56 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nodewatch/nodewatch/tracker"
+	"github.com/nodewatch/nodewatch/tracker/trackertest"
 )
 
 func TestParseImageVersion(t *testing.T) {
 	tests := []struct {
 		in   string
-		want ImageVersion // zero for an error
+		want tracker.ImageVersion // zero for an error
 	}{
-		{"202607.02.0", ImageVersion{Format: FormatDate, Date: day(2026, 7, 2)}},
-		{"202605.25.1", ImageVersion{Format: FormatDate, Date: day(2026, 5, 25), Patch: 1}},
-		{"202605.05.10", ImageVersion{Format: FormatDate, Date: day(2026, 5, 5), Patch: 10}},
-		{"202402.29.0", ImageVersion{Format: FormatDate, Date: day(2024, 2, 29)}},
-		{"2023.01.10", ImageVersion{Format: FormatLegacy, Date: day(2023, 1, 10)}},
-		{"26100.7171.251116", ImageVersion{Format: FormatWindows, Date: day(2025, 11, 16), Build: 26100, Revision: 7171}},
-		{"26100.32690.260415", ImageVersion{Format: FormatWindows, Date: day(2026, 4, 15), Build: 26100, Revision: 32690}},
-		{"17763.6659.241218", ImageVersion{Format: FormatWindows, Date: day(2024, 12, 18), Build: 17763, Revision: 6659}},
+		{"202607.02.0", tracker.ImageVersion{Format: tracker.FormatDate, Date: day(2026, 7, 2)}},
+		{"202605.25.1", tracker.ImageVersion{Format: tracker.FormatDate, Date: day(2026, 5, 25), Patch: 1}},
+		{"202605.05.10", tracker.ImageVersion{Format: tracker.FormatDate, Date: day(2026, 5, 5), Patch: 10}},
+		{"202402.29.0", tracker.ImageVersion{Format: tracker.FormatDate, Date: day(2024, 2, 29)}},
+		{"2023.01.10", tracker.ImageVersion{Format: tracker.FormatLegacy, Date: day(2023, 1, 10)}},
+		{"26100.7171.251116", tracker.ImageVersion{Format: tracker.FormatWindows, Date: day(2025, 11, 16), Build: 26100, Revision: 7171}},
+		{"26100.32690.260415", tracker.ImageVersion{Format: tracker.FormatWindows, Date: day(2026, 4, 15), Build: 26100, Revision: 32690}},
+		{"17763.6659.241218", tracker.ImageVersion{Format: tracker.FormatWindows, Date: day(2024, 12, 18), Build: 17763, Revision: 6659}},
 
-		{"202613.01.0", ImageVersion{}},       // month 13
-		{"202600.01.0", ImageVersion{}},       // month 0
-		{"202602.30.0", ImageVersion{}},       // 30 February
-		{"202502.29.0", ImageVersion{}},       // not a leap year
-		{"202605.32.0", ImageVersion{}},       // day 32
-		{"202605.00.0", ImageVersion{}},       // day 0
-		{"2023.13.10", ImageVersion{}},        // legacy, month 13
-		{"26100.7171.251301", ImageVersion{}}, // Windows, month 13
-		{"26100.7171.2511", ImageVersion{}},
-		{"000000.11.5", ImageVersion{}}, // upstream test leftovers
-		{"123456.11.0", ImageVersion{}},
-		{"00000.11.2223", ImageVersion{}},
-		{"20230501.0", ImageVersion{}}, // the stray upstream file
-		{"202605.27.0.1", ImageVersion{}},
-		{"202605.27", ImageVersion{}},
-		{"2026a5.27.0", ImageVersion{}},
-		{"v202605.27.0", ImageVersion{}},
-		{"202605.27.x", ImageVersion{}},
-		{"202605.27.-1", ImageVersion{}},
-		{"202605.27.+1", ImageVersion{}},
-		{"202605.27.0 ", ImageVersion{}},
-		{"202605..0", ImageVersion{}},
-		{"latest", ImageVersion{}},
-		{"", ImageVersion{}},
+		{"202613.01.0", tracker.ImageVersion{}},       // month 13
+		{"202600.01.0", tracker.ImageVersion{}},       // month 0
+		{"202602.30.0", tracker.ImageVersion{}},       // 30 February
+		{"202502.29.0", tracker.ImageVersion{}},       // not a leap year
+		{"202605.32.0", tracker.ImageVersion{}},       // day 32
+		{"202605.00.0", tracker.ImageVersion{}},       // day 0
+		{"2023.13.10", tracker.ImageVersion{}},        // legacy, month 13
+		{"26100.7171.251301", tracker.ImageVersion{}}, // Windows, month 13
+		{"26100.7171.2511", tracker.ImageVersion{}},
+		{"000000.11.5", tracker.ImageVersion{}}, // upstream test leftovers
+		{"123456.11.0", tracker.ImageVersion{}},
+		{"00000.11.2223", tracker.ImageVersion{}},
+		{"20230501.0", tracker.ImageVersion{}}, // the stray upstream file
+		{"202605.27.0.1", tracker.ImageVersion{}},
+		{"202605.27", tracker.ImageVersion{}},
+		{"2026a5.27.0", tracker.ImageVersion{}},
+		{"v202605.27.0", tracker.ImageVersion{}},
+		{"202605.27.x", tracker.ImageVersion{}},
+		{"202605.27.-1", tracker.ImageVersion{}},
+		{"202605.27.+1", tracker.ImageVersion{}},
+		{"202605.27.0 ", tracker.ImageVersion{}},
+		{"202605..0", tracker.ImageVersion{}},
+		{"latest", tracker.ImageVersion{}},
+		{"", tracker.ImageVersion{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			got, err := ParseImageVersion(tt.in)
+			got, err := tracker.ParseImageVersion(tt.in)
 			if tt.want.Format == 0 {
 				if err == nil {
-					t.Fatalf("ParseImageVersion(%q) = %+v, want an error", tt.in, got)
+					t.Fatalf("tracker.ParseImageVersion(%q) = %+v, want an error", tt.in, got)
 				}
 				return
 			}
@@ -63,7 +66,7 @@ func TestParseImageVersion(t *testing.T) {
 			}
 			tt.want.Raw = tt.in
 			if got != tt.want {
-				t.Errorf("ParseImageVersion(%q) = %+v, want %+v", tt.in, got, tt.want)
+				t.Errorf("tracker.ParseImageVersion(%q) = %+v, want %+v", tt.in, got, tt.want)
 			}
 		})
 	}
@@ -97,11 +100,11 @@ func TestCompareImageVersions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.a+" vs "+tt.b, func(t *testing.T) {
-			if got := CompareImageVersions(tt.a, tt.b); got != tt.want {
-				t.Errorf("CompareImageVersions(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
+			if got := tracker.CompareImageVersions(tt.a, tt.b); got != tt.want {
+				t.Errorf("tracker.CompareImageVersions(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
 			}
-			if got := CompareImageVersions(tt.b, tt.a); got != -tt.want {
-				t.Errorf("CompareImageVersions(%q, %q) = %d, want %d", tt.b, tt.a, got, -tt.want)
+			if got := tracker.CompareImageVersions(tt.b, tt.a); got != -tt.want {
+				t.Errorf("tracker.CompareImageVersions(%q, %q) = %d, want %d", tt.b, tt.a, got, -tt.want)
 			}
 		})
 	}
@@ -130,7 +133,7 @@ func TestSortImageVersions(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got := slices.Clone(tt.want)
 			slices.Reverse(got)
-			slices.SortFunc(got, CompareImageVersions)
+			slices.SortFunc(got, tracker.CompareImageVersions)
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("sorted:\n%q\nwant\n%q", got, tt.want)
 			}
@@ -143,7 +146,7 @@ func TestSortImageVersions(t *testing.T) {
 func TestSortFixtureImageVersions(t *testing.T) {
 	shape := regexp.MustCompile(`^\d{6}\.\d{2}\.\d$`)
 	for _, world := range []string{"2026-02-11", "2026-04-30", "2026-05-31"} {
-		root := filepath.Join(versionFixtures(t), "world-"+world, "github", "Azure", "AgentBaker", "vhdbuilder", "release-notes")
+		root := filepath.Join(trackertest.World(t, world), trackertest.NotesDir)
 		for _, family := range []string{"AKSFlatcar/gen2", "AKSFlatcar/gen2arm64", "AKSAzureLinuxV3/gen2", "AKSUbuntu/gen2/2404containerd"} {
 			entries, err := os.ReadDir(filepath.Join(root, family))
 			if err != nil {
@@ -166,7 +169,7 @@ func TestSortFixtureImageVersions(t *testing.T) {
 			want := slices.Sorted(slices.Values(versions))
 			got := slices.Clone(versions)
 			slices.Reverse(got)
-			slices.SortFunc(got, CompareImageVersions)
+			slices.SortFunc(got, tracker.CompareImageVersions)
 			if !slices.Equal(got, want) {
 				t.Errorf("%s %s sorted:\n%q\nwant\n%q", world, family, got, want)
 			}
@@ -189,8 +192,8 @@ func TestLeadingNumbers(t *testing.T) {
 		{"", ""},
 	}
 	for _, tt := range tests {
-		if got := LeadingNumbers(tt.in); got != tt.want {
-			t.Errorf("LeadingNumbers(%q) = %q, want %q", tt.in, got, tt.want)
+		if got := tracker.LeadingNumbers(tt.in); got != tt.want {
+			t.Errorf("tracker.LeadingNumbers(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }
@@ -219,34 +222,13 @@ func TestCompareDotted(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.a+" vs "+tt.b, func(t *testing.T) {
-			if got := CompareDotted(tt.a, tt.b); got != tt.want {
-				t.Errorf("CompareDotted(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
+			if got := tracker.CompareDotted(tt.a, tt.b); got != tt.want {
+				t.Errorf("tracker.CompareDotted(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
 			}
-			if got := CompareDotted(tt.b, tt.a); got != -tt.want {
-				t.Errorf("CompareDotted(%q, %q) = %d, want %d", tt.b, tt.a, got, -tt.want)
+			if got := tracker.CompareDotted(tt.b, tt.a); got != -tt.want {
+				t.Errorf("tracker.CompareDotted(%q, %q) = %d, want %d", tt.b, tt.a, got, -tt.want)
 			}
 		})
-	}
-}
-
-// versionFixtures finds the shared fixtures beside the repository, <repo>/../shared/fixtures,
-// by walking up from the package directory.
-func versionFixtures(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		path := filepath.Join(dir, "shared", "fixtures")
-		if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-			return path
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no shared/fixtures above the package directory")
-		}
-		dir = parent
 	}
 }
 
@@ -256,8 +238,8 @@ func TestCompareDottedSuffixNumbers(t *testing.T) {
 		{"6.8.0-999-azure", "6.8.0-1000-azure"},
 		{"6.8.0-1059-azure", "6.8.0-1100-azure"},
 	} {
-		if CompareDotted(c.lo, c.hi) != -1 || CompareDotted(c.hi, c.lo) != 1 {
-			t.Errorf("CompareDotted(%s, %s): want %s first", c.lo, c.hi, c.lo)
+		if tracker.CompareDotted(c.lo, c.hi) != -1 || tracker.CompareDotted(c.hi, c.lo) != 1 {
+			t.Errorf("tracker.CompareDotted(%s, %s): want %s first", c.lo, c.hi, c.lo)
 		}
 	}
 }

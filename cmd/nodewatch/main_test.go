@@ -12,21 +12,11 @@ import (
 	"testing"
 
 	"github.com/nodewatch/nodewatch/tracker"
+	"github.com/nodewatch/nodewatch/tracker/trackertest"
 	"github.com/nodewatch/nodewatch/tracker/upstreamtest"
 )
 
-func fixtures(t testing.TB) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for ; dir != filepath.Dir(dir); dir = filepath.Dir(dir) {
-		p := filepath.Join(dir, "..", "shared", "fixtures")
-		if _, err := os.Stat(filepath.Join(p, "README.md")); err == nil {
-			return p
-		}
-	}
-	t.Fatal("no shared/fixtures beside the repository")
-	return ""
-}
+var fixtures = trackertest.Fixtures
 
 // cli runs nodewatch as a user would, against a local server speaking GitHub's and
 // Flatcar's HTTP over the real snapshots.

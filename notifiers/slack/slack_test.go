@@ -12,8 +12,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -24,10 +22,7 @@ import (
 
 	"github.com/nodewatch/nodewatch/storage"
 	"github.com/nodewatch/nodewatch/tracker"
-	"github.com/nodewatch/nodewatch/tracker/fetch"
-	"github.com/nodewatch/nodewatch/tracker/flatcar"
-	ghsource "github.com/nodewatch/nodewatch/tracker/github"
-	"github.com/nodewatch/nodewatch/tracker/upstreamtest"
+	"github.com/nodewatch/nodewatch/tracker/trackertest"
 )
 
 const (
@@ -63,60 +58,20 @@ func (w world) msg(t *testing.T, key string) tracker.Message {
 // router set, the May events also fill the outbox.
 func realWorld(t *testing.T, channels []string, router *tracker.Router) world {
 	t.Helper()
-	fixtures := ""
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for ; dir != filepath.Dir(dir); dir = filepath.Dir(dir) {
-		p := filepath.Join(dir, "..", "shared", "fixtures")
-		if _, err := os.Stat(filepath.Join(p, "README.md")); err == nil {
-			fixtures = p
-			break
-		}
-	}
-	if fixtures == "" {
-		t.Fatal("no shared/fixtures beside the repository")
-	}
-	srv, err := upstreamtest.New(filepath.Join(fixtures, "world-2026-04-30"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	db, err := storage.Open(filepath.Join(t.TempDir(), "nodewatch.db"), storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	hc := &http.Client{Transport: &fetch.Transport{}}
-	gh, err := ghsource.New(hc, srv.GitHubAPIURL(), "", ghsource.NotesLocation{Repo: "Azure/AgentBaker", Ref: "master", Path: "vhdbuilder/release-notes"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := &tracker.Tracker{
-		Store: db, Notes: gh, AKS: gh, Flatcar: &flatcar.Source{HTTP: hc, BaseURL: srv.FlatcarURL(), Format: flatcar.FormatFeed},
-		Families: []string{"AKSFlatcar/gen2", "AKSFlatcar/gen2arm64", "AKSAzureLinuxV3/gen2", "AKSUbuntu/gen2/2404containerd"},
-		AKSRepo:  "Azure/AKS", Channels: channels, FirstRun: tracker.FirstRunSilent, NoteFetches: 8,
-	}
-	if _, _, err := tr.Cycle(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.SetWorld(filepath.Join(fixtures, "world-2026-05-31")); err != nil {
-		t.Fatal(err)
-	}
-	tr.Router = router
-	_, events, err := tr.Cycle(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	msgs, err := tracker.Messages(db, events)
+	r := trackertest.NewRig(t, "2026-04-30", tracker.FirstRunSilent)
+	r.Tracker.Channels = channels
+	r.Cycle(t)
+	r.Move(t, "2026-05-31")
+	r.Tracker.Router = router
+	_, events := r.Cycle(t)
+	msgs, err := tracker.Messages(r.DB, events)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(msgs) < 10 {
 		t.Fatalf("the May cycle raised only %d events", len(msgs))
 	}
-	return world{db: db, msgs: msgs}
+	return world{db: r.DB, msgs: msgs}
 }
 
 var allChannels = []string{"alpha", "beta", "stable", "lts"}

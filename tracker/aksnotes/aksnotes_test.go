@@ -11,6 +11,7 @@ import (
 
 	"github.com/nodewatch/nodewatch/tracker"
 	"github.com/nodewatch/nodewatch/tracker/aksnotes"
+	"github.com/nodewatch/nodewatch/tracker/trackertest"
 )
 
 // release is the part of GitHub's release JSON the tests read.
@@ -19,29 +20,9 @@ type release struct {
 	Body string `json:"body"`
 }
 
-// fixtures finds shared/fixtures beside the repository root, which is the first directory
-// above the package that holds go.mod.
-func fixtures(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared", "fixtures")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("no go.mod above the package directory")
-		}
-		dir = parent
-	}
-}
-
 func readReleases(tb testing.TB, world string) []release {
 	tb.Helper()
-	path := filepath.Join(fixtures(tb), world, "github", "Azure", "AKS", "releases.json")
+	path := filepath.Join(trackertest.Fixtures(tb), world, "github", "Azure", "AKS", "releases.json")
 	data, err := os.ReadFile(path)
 	if err != nil {
 		tb.Fatal(err)

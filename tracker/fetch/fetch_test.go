@@ -4,33 +4,24 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nodewatch/nodewatch/tracker"
 	"github.com/nodewatch/nodewatch/tracker/fetch"
+	"github.com/nodewatch/nodewatch/tracker/trackertest"
 	"github.com/nodewatch/nodewatch/tracker/upstreamtest"
 )
 
 func server(t *testing.T) *upstreamtest.Server {
 	t.Helper()
-	dir, _ := os.Getwd()
-	for ; dir != filepath.Dir(dir); dir = filepath.Dir(dir) {
-		w := filepath.Join(dir, "..", "shared", "fixtures", "world-2026-05-31")
-		if _, err := os.Stat(w); err == nil {
-			s, err := upstreamtest.New(w)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(s.Close)
-			return s
-		}
+	s, err := upstreamtest.New(trackertest.World(t, "2026-05-31"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no shared/fixtures beside the repository")
-	return nil
+	t.Cleanup(s.Close)
+	return s
 }
 
 func TestConditionalGet(t *testing.T) {

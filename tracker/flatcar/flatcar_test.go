@@ -15,6 +15,7 @@ import (
 
 	"github.com/nodewatch/nodewatch/tracker"
 	"github.com/nodewatch/nodewatch/tracker/flatcar"
+	"github.com/nodewatch/nodewatch/tracker/trackertest"
 )
 
 const baseURL = "https://www.flatcar.org"
@@ -23,27 +24,6 @@ var (
 	worlds   = []string{"world-2026-02-11", "world-2026-04-30", "world-2026-05-31"}
 	channels = []string{"alpha", "beta", "stable", "lts"}
 )
-
-// fixturesDir finds shared/fixtures beside the repository root, walking up from the
-// package directory.
-func fixturesDir(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		candidate := filepath.Join(dir, "shared", "fixtures")
-		if fi, err := os.Stat(candidate); err == nil && fi.IsDir() {
-			return candidate
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("no shared/fixtures above the package directory")
-		}
-		dir = parent
-	}
-}
 
 func readFeed(tb testing.TB, world, channel string) []byte {
 	tb.Helper()
@@ -57,7 +37,7 @@ func readJSON(tb testing.TB, world, channel string) []byte {
 
 func readFixture(tb testing.TB, world, dir, name string) []byte {
 	tb.Helper()
-	data, err := os.ReadFile(filepath.Join(fixturesDir(tb), world, "flatcar", dir, name))
+	data, err := os.ReadFile(filepath.Join(trackertest.Fixtures(tb), world, "flatcar", dir, name))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -3,8 +3,6 @@ package github_test
 import (
 	"context"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,31 +11,23 @@ import (
 	"github.com/nodewatch/nodewatch/tracker"
 	"github.com/nodewatch/nodewatch/tracker/fetch"
 	"github.com/nodewatch/nodewatch/tracker/github"
+	"github.com/nodewatch/nodewatch/tracker/trackertest"
 	"github.com/nodewatch/nodewatch/tracker/upstreamtest"
 )
 
 func client(t *testing.T) (*github.Client, *upstreamtest.Server) {
 	t.Helper()
-	dir, _ := os.Getwd()
-	for ; dir != filepath.Dir(dir); dir = filepath.Dir(dir) {
-		w := filepath.Join(dir, "..", "shared", "fixtures", "world-2026-05-31")
-		if _, err := os.Stat(w); err != nil {
-			continue
-		}
-		s, err := upstreamtest.New(w)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(s.Close)
-		c, err := github.New(&http.Client{Transport: &fetch.Transport{}}, s.GitHubAPIURL(), "",
-			github.NotesLocation{Repo: "Azure/AgentBaker", Ref: "master", Path: "vhdbuilder/release-notes"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c, s
+	s, err := upstreamtest.New(trackertest.World(t, "2026-05-31"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no shared/fixtures beside the repository")
-	return nil, nil
+	t.Cleanup(s.Close)
+	c, err := github.New(&http.Client{Transport: &fetch.Transport{}}, s.GitHubAPIURL(), "",
+		github.NotesLocation{Repo: "Azure/AgentBaker", Ref: "master", Path: "vhdbuilder/release-notes"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, s
 }
 
 func none(string) (tracker.Validator, error) { return tracker.Validator{}, nil }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/nodewatch/nodewatch/tracker"
+	"github.com/nodewatch/nodewatch/tracker/trackertest"
 	"github.com/nodewatch/nodewatch/tracker/vhdnotes"
 )
 
@@ -545,36 +546,15 @@ func BenchmarkParse(b *testing.B) {
 	}
 }
 
-// fixturesDir finds the shared fixtures beside the repository, <repo>/../shared/fixtures,
-// by walking up from the package directory.
-func fixturesDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		path := filepath.Join(dir, "shared", "fixtures")
-		if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-			return path
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no shared/fixtures above the package directory")
-		}
-		dir = parent
-	}
-}
-
 func notesDir(t testing.TB, world string) string {
-	return filepath.Join(fixturesDir(t), "world-"+world, "github", "Azure", "AgentBaker", "vhdbuilder", "release-notes")
+	return filepath.Join(trackertest.Fixtures(t), "world-"+world, "github", "Azure", "AgentBaker", "vhdbuilder", "release-notes")
 }
 
 // worldNotes returns the image notes each family directory of a snapshot holds, as its
 // world.json lists them, oldest first.
 func worldNotes(t testing.TB, world string) map[string][]string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(fixturesDir(t), "world-"+world, "world.json"))
+	data, err := os.ReadFile(filepath.Join(trackertest.Fixtures(t), "world-"+world, "world.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -596,7 +576,7 @@ func readNote(t testing.TB, world, family, version string) []byte {
 	t.Helper()
 	path := filepath.Join(notesDir(t, world), family, version+".txt")
 	if world == "" {
-		path = filepath.Join(fixturesDir(t), "samples", strings.ReplaceAll(family, "/", "_")+"_"+version+".txt")
+		path = filepath.Join(trackertest.Fixtures(t), "samples", strings.ReplaceAll(family, "/", "_")+"_"+version+".txt")
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {

@@ -19,29 +19,10 @@ import (
 
 	"github.com/nodewatch/nodewatch/storage"
 	"github.com/nodewatch/nodewatch/tracker"
-	"github.com/nodewatch/nodewatch/tracker/fetch"
-	"github.com/nodewatch/nodewatch/tracker/flatcar"
-	"github.com/nodewatch/nodewatch/tracker/github"
+	"github.com/nodewatch/nodewatch/tracker/trackertest"
 	"github.com/nodewatch/nodewatch/tracker/upstreamtest"
 	"github.com/nodewatch/nodewatch/tracker/web"
 )
-
-// fixtures finds ../shared/fixtures beside the repository.
-func fixtures(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for ; dir != filepath.Dir(dir); dir = filepath.Dir(dir) {
-		p := filepath.Join(dir, "..", "shared", "fixtures")
-		if _, err := os.Stat(filepath.Join(p, "README.md")); err == nil {
-			return p
-		}
-	}
-	t.Fatal("no shared/fixtures beside the repository")
-	return ""
-}
 
 type rig struct {
 	db *storage.DB
@@ -52,22 +33,13 @@ type rig struct {
 // item, and every event goes to the stdout notifier's outbox.
 func newRig(t testing.TB, db *storage.DB) *rig {
 	t.Helper()
-	srv, err := upstreamtest.New(filepath.Join(fixtures(t), "world-2026-05-31"))
+	srv, err := upstreamtest.New(trackertest.World(t, "2026-05-31"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	hc := &http.Client{Transport: &fetch.Transport{}}
-	gh, err := github.New(hc, srv.GitHubAPIURL(), "", github.NotesLocation{Repo: "Azure/AgentBaker", Ref: "master", Path: "vhdbuilder/release-notes"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := &tracker.Tracker{
-		Store: db, Notes: gh, AKS: gh, Flatcar: &flatcar.Source{HTTP: hc, BaseURL: srv.FlatcarURL(), Format: flatcar.FormatFeed},
-		Families: []string{"AKSFlatcar/gen2", "AKSFlatcar/gen2arm64", "AKSAzureLinuxV3/gen2", "AKSUbuntu/gen2/2404containerd"},
-		AKSRepo:  "Azure/AKS", Channels: []string{"alpha", "beta", "stable", "lts"},
-		FirstRun: tracker.FirstRunLatest, Router: &tracker.Router{Default: []string{"stdout"}}, NoteFetches: 8,
-	}
+	tr := trackertest.Wire(t, srv, db, tracker.FirstRunLatest)
+	tr.Router = &tracker.Router{Default: []string{"stdout"}}
 	return &rig{db: db, tr: tr}
 }
 

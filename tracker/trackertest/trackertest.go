@@ -1,0 +1,123 @@
+// Package trackertest runs nodewatch's real pipeline over the real fixture snapshots in
+// ../shared/fixtures, for the tests of every package that needs real history: a local
+// upstream server, a bbolt store in a temporary directory, and the tracker between them.
+package trackertest
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/nodewatch/nodewatch/storage"
+	"github.com/nodewatch/nodewatch/tracker"
+	"github.com/nodewatch/nodewatch/tracker/fetch"
+	"github.com/nodewatch/nodewatch/tracker/flatcar"
+	"github.com/nodewatch/nodewatch/tracker/github"
+	"github.com/nodewatch/nodewatch/tracker/upstreamtest"
+)
+
+// NotesDir is where a snapshot keeps the VHD notes families.
+const NotesDir = "github/Azure/AgentBaker/vhdbuilder/release-notes"
+
+var (
+	// Families are the VHD notes families the snapshots hold.
+	Families = []string{"AKSFlatcar/gen2", "AKSFlatcar/gen2arm64", "AKSAzureLinuxV3/gen2", "AKSUbuntu/gen2/2404containerd"}
+	// Channels are Flatcar's channels.
+	Channels = []string{"alpha", "beta", "stable", "lts"}
+)
+
+// Fixtures finds shared/fixtures beside the repository, walking up from the test's
+// package directory.
+func Fixtures(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ; dir != filepath.Dir(dir); dir = filepath.Dir(dir) {
+		p := filepath.Join(dir, "..", "shared", "fixtures")
+		if _, err := os.Stat(filepath.Join(p, "README.md")); err == nil {
+			return p
+		}
+	}
+	t.Fatal("no shared/fixtures beside the repository")
+	return ""
+}
+
+// World is the snapshot of one day: "2026-02-11", "2026-04-30" or "2026-05-31".
+func World(t testing.TB, date string) string { return filepath.Join(Fixtures(t), "world-"+date) }
+
+// Rig is the pipeline: Server serves a snapshot, Tracker reads it into DB.
+type Rig struct {
+	Server  *upstreamtest.Server
+	DB      *storage.DB
+	Tracker *tracker.Tracker
+}
+
+// NewRig serves the snapshot of date to a tracker over an empty store, watching families
+// (all of Families when none are given) and every channel.
+func NewRig(t testing.TB, date string, firstRun tracker.FirstRun, families ...string) *Rig {
+	t.Helper()
+	srv, err := upstreamtest.New(World(t, date))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	db, err := storage.Open(filepath.Join(t.TempDir(), "nodewatch.db"), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return &Rig{Server: srv, DB: db, Tracker: Wire(t, srv, db, firstRun, families...)}
+}
+
+// Wire connects a tracker to srv and store, as cmd/nodewatch does for the real sources.
+func Wire(t testing.TB, srv *upstreamtest.Server, store tracker.Store, firstRun tracker.FirstRun, families ...string) *tracker.Tracker {
+	t.Helper()
+	if len(families) == 0 {
+		families = Families
+	}
+	hc := &http.Client{Transport: &fetch.Transport{}}
+	gh, err := github.New(hc, srv.GitHubAPIURL(), "", github.NotesLocation{Repo: "Azure/AgentBaker", Ref: "master", Path: "vhdbuilder/release-notes"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tracker.Tracker{
+		Store: store, Notes: gh, AKS: gh, Flatcar: &flatcar.Source{HTTP: hc, BaseURL: srv.FlatcarURL(), Format: flatcar.FormatFeed},
+		Families: families, AKSRepo: "Azure/AKS", Channels: Channels, FirstRun: firstRun, NoteFetches: 8,
+	}
+}
+
+// Cycle runs one cycle, failing the test if the store fails.
+func (r *Rig) Cycle(t testing.TB) (tracker.CycleReport, []tracker.Event) {
+	t.Helper()
+	rep, events, err := r.Tracker.Cycle(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep, events
+}
+
+// Move serves the snapshot of another day.
+func (r *Rig) Move(t testing.TB, date string) {
+	t.Helper()
+	if err := r.Server.SetWorld(World(t, date)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// MayMessages runs April silently and then May, and returns the May cycle's messages:
+// real node images with their Flatcar links and changes, Flatcar and AKS releases.
+func MayMessages(t testing.TB, r *Rig) []tracker.Message {
+	t.Helper()
+	r.Cycle(t)
+	r.Move(t, "2026-05-31")
+	_, events := r.Cycle(t)
+	msgs, err := tracker.Messages(r.DB, events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msgs
+}
