@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -93,7 +94,7 @@ func (a *app) notifyCmd() *cobra.Command {
 			}
 			n, ok := ns[args[0]]
 			if !ok {
-				return &exitError{exitUsage, fmt.Errorf("no notifier named %q; configured: %s", args[0], strings.Join(sortedKeys(ns), ", "))}
+				return &exitError{exitUsage, fmt.Errorf("no notifier named %q; configured: %s", args[0], strings.Join(slices.Sorted(maps.Keys(ns)), ", "))}
 			}
 			m := a.sampleMessage(cfg)
 			note := tracker.Notification{Key: "test:" + time.Now().UTC().Format(time.RFC3339), Messages: []tracker.Message{m}}
@@ -132,15 +133,6 @@ func (a *app) sampleMessage(cfg *config.Config) tracker.Message {
 	sample.Event.Subject, sample.Event.Version = newest.Family, newest.Version
 	sample.Image = &newest
 	return sample
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 func (a *app) outboxCmd() *cobra.Command {
