@@ -2,13 +2,18 @@ package tracker_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/nodewatch/nodewatch/notifiers/slack"
 	"github.com/nodewatch/nodewatch/tracker"
 )
 
@@ -197,5 +202,82 @@ func TestDispatchRetries(t *testing.T) {
 	i := slices.IndexFunc(outbox, func(dl tracker.Delivery) bool { return dl.ID == "flaky|node_image:AKSFlatcar/gen2:202606.02.0" })
 	if i < 0 || outbox[i].State != tracker.DeliveryGivenUp || outbox[i].Attempts != 3 {
 		t.Errorf("a delivery failing 3 times of 3: %+v", outbox[i])
+	}
+}
+
+// crashingStore fails the n-th UpdateDelivery, as a process killed after a notifier
+// answered and before the outcome was written.
+type crashingStore struct {
+	tracker.Store
+	n     int
+	calls int
+}
+
+func (s *crashingStore) UpdateDelivery(ctx context.Context, d tracker.Delivery) error {
+	s.calls++
+	if s.calls == s.n {
+		return errors.New("killed")
+	}
+	return s.Store.UpdateDelivery(ctx, d)
+}
+
+// TestCrashBetweenSendAndRecord: a crash after Slack took a message and before the
+// outbox recorded it repeats that one message once on restart, and no other.
+func TestCrashBetweenSendAndRecord(t *testing.T) {
+	var mu sync.Mutex
+	var posts []string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p struct{ Text string }
+		json.NewDecoder(r.Body).Decode(&p)
+		mu.Lock()
+		posts = append(posts, p.Text)
+		mu.Unlock()
+		io.WriteString(w, "ok")
+	}))
+	defer hook.Close()
+	team, err := slack.New(slack.Config{Name: "team", WebhookURL: hook.URL + "/services/T/B/X"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	r := newRig(t, "2026-04-30", tracker.FirstRunSilent, "AKSFlatcar/gen2")
+	r.tr.Router = &tracker.Router{Routes: []tracker.Route{{Events: []tracker.EventKind{tracker.EventNodeImage}, Notify: []string{"team"}}}}
+	r.cycle(t)
+	r.Move(t, "2026-05-31")
+	_, events := r.cycle(t)
+	events = slices.DeleteFunc(events, func(k string) bool { return !strings.HasPrefix(k, "node_image:") })
+	if len(events) < 3 {
+		t.Fatalf("the May snapshot should bring new images: %v", events)
+	}
+
+	crashing := &crashingStore{Store: r.db, n: 2}
+	first := &tracker.Dispatcher{Store: crashing, Notifiers: map[string]tracker.Notifier{"team": team}, MaxAttempts: 3}
+	if _, err := first.Dispatch(context.Background()); err == nil {
+		t.Fatal("the crash went unnoticed")
+	}
+	restarted := &tracker.Dispatcher{Store: r.db, Notifiers: map[string]tracker.Notifier{"team": team}, MaxAttempts: 3}
+	if _, err := restarted.Dispatch(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	for _, p := range posts {
+		count[p[:strings.Index(p, ":")]]++
+	}
+	repeated := 0
+	for _, k := range events {
+		e := strings.SplitN(k, ":", 3)
+		switch n := count["node_image "+e[1]+" "+e[2]]; n {
+		case 1:
+		case 2:
+			repeated++
+		default:
+			t.Errorf("%s posted %d times", k, n)
+		}
+	}
+	if repeated != 1 {
+		t.Errorf("%d messages repeated after the crash, want exactly the one in flight", repeated)
+	}
+	if outbox, _ := r.db.DueDeliveries(time.Now().Add(time.Hour)); len(outbox) != 0 {
+		t.Errorf("still due after the restart: %v", outbox)
 	}
 }
