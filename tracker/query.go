@@ -93,13 +93,16 @@ func Show(s Store, query string) (Found, error) {
 	if err != nil {
 		return found, err
 	}
-	version := query
-	if i := strings.LastIndex(query, "-"); i >= 0 && strings.HasPrefix(query, "AKS") {
-		version = query[i+1:]
+	// AKSFlatcar-flatcargen2-202508.06.0: the family's top directory, its sku, the version.
+	version, top := query, ""
+	if parts := strings.Split(query, "-"); len(parts) >= 3 && strings.HasPrefix(query, "AKS") {
+		version, top = parts[len(parts)-1], parts[0]
 	}
 	for _, v := range LinkImages(images, releases) {
-		if v.Version == query || (v.NodeImageVersion != "" && v.NodeImageVersion == query) ||
-			(version != query && v.NodeImageVersion == "" && v.Version == version && strings.HasPrefix(query, strings.Split(v.Family, "/")[0]+"-")) {
+		named := v.NodeImageVersion != "" && v.NodeImageVersion == query
+		// Before the family's sku is known, the top directory and the version must do.
+		unnamed := v.NodeImageVersion == "" && top != "" && strings.HasPrefix(v.Family, top+"/") && v.Version == version
+		if v.Version == query || named || unnamed {
 			found.Images = append(found.Images, v)
 		}
 	}
