@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nodewatch/nodewatch/tracker"
+	"github.com/nodewatch/nodewatch/tracker/trackertest"
 )
 
 const webhookSecret = "/services/T0000/B0000/XyZS3cretW3bhookPath"
@@ -257,4 +258,89 @@ func mustReadFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(data)
+}
+
+// TestEveryEventReachesSlackOnce routes everything to Slack: every new image, Flatcar
+// release and AKS release of the May snapshot arrives exactly once, images with their OS
+// and kernel as the notes give them.
+func TestEveryEventReachesSlackOnce(t *testing.T) {
+	slack := newSlackWebhook(t)
+	t.Setenv("TEST_SLACK_WEBHOOK", slack.URL+webhookSecret)
+	c := newCLIWith(t, "world-2026-04-30", `
+notifiers:
+  - {name: team, type: slack, webhook_url: "${TEST_SLACK_WEBHOOK}"}
+routes:
+  - {events: [node_image, flatcar_release, aks_release], notify: [team]}
+`)
+	c.mustRun("check")
+	if err := c.srv.SetWorld(filepath.Join(fixtures(t), "world-2026-05-31")); err != nil {
+		t.Fatal(err)
+	}
+	c.mustRun("check")
+	c.mustRun("check")
+
+	var want []string
+	for _, f := range trackertest.Families {
+		for _, v := range added(namesIn(t, "world-2026-04-30", f), namesIn(t, "world-2026-05-31", f)) {
+			want = append(want, "node_image "+f+" "+v+":")
+		}
+	}
+	for _, ch := range trackertest.Channels {
+		for _, v := range newVersions(t, ch) {
+			want = append(want, "flatcar_release "+ch+" "+v+":")
+		}
+	}
+	for _, tag := range added(tagsIn(t, "world-2026-04-30"), tagsIn(t, "world-2026-05-31")) {
+		want = append(want, "aks_release Azure/AKS "+tag+":")
+	}
+	slices.Sort(want)
+	texts := slack.texts()
+	if got := prefixes(texts); !slices.Equal(got, want) {
+		t.Errorf("Slack got:\n%s\nwant each once:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for _, text := range texts {
+		if strings.HasPrefix(text, "node_image ") && (!strings.Contains(text, ", kernel ") || strings.Contains(text, "(version unknown)")) {
+			t.Errorf("an image without its OS version or kernel: %s", text)
+		}
+	}
+}
+
+func namesIn(t *testing.T, world, family string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(filepath.Join(fixtures(t), world, trackertest.NotesDir, family))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		if v, ok := strings.CutSuffix(e.Name(), ".txt"); ok && strings.Count(v, ".") == 2 && !strings.Contains(v, "-") {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func tagsIn(t *testing.T, world string) []string {
+	t.Helper()
+	var rs []struct {
+		Tag string `json:"tag_name"`
+	}
+	if err := json.Unmarshal([]byte(mustReadFile(t, filepath.Join(fixtures(t), world, "github/Azure/AKS/releases.json"))), &rs); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, r := range rs {
+		out = append(out, r.Tag)
+	}
+	return out
+}
+
+func added(before, after []string) []string {
+	var out []string
+	for _, v := range after {
+		if !slices.Contains(before, v) {
+			out = append(out, v)
+		}
+	}
+	return out
 }
