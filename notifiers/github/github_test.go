@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -23,6 +21,7 @@ import (
 	"github.com/nodewatch/nodewatch/tracker/fetch"
 	"github.com/nodewatch/nodewatch/tracker/flatcar"
 	ghsource "github.com/nodewatch/nodewatch/tracker/github"
+	"github.com/nodewatch/nodewatch/tracker/trackertest"
 	"github.com/nodewatch/nodewatch/tracker/upstreamtest"
 )
 
@@ -38,22 +37,7 @@ var labels = []string{"nodewatch", "aks"}
 // messages of the May cycle by event key.
 func realMessages(t *testing.T) map[string]tracker.Message {
 	t.Helper()
-	fixtures := ""
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for ; dir != filepath.Dir(dir); dir = filepath.Dir(dir) {
-		p := filepath.Join(dir, "..", "shared", "fixtures")
-		if _, err := os.Stat(filepath.Join(p, "README.md")); err == nil {
-			fixtures = p
-			break
-		}
-	}
-	if fixtures == "" {
-		t.Fatal("no shared/fixtures beside the repository")
-	}
-	srv, err := upstreamtest.New(filepath.Join(fixtures, "world-2026-04-30"))
+	srv, err := upstreamtest.New(trackertest.World(t, "2026-04-30"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +60,7 @@ func realMessages(t *testing.T) map[string]tracker.Message {
 	if _, _, err := tr.Cycle(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.SetWorld(filepath.Join(fixtures, "world-2026-05-31")); err != nil {
+	if err := srv.SetWorld(trackertest.World(t, "2026-05-31")); err != nil {
 		t.Fatal(err)
 	}
 	_, events, err := tr.Cycle(context.Background())
@@ -101,81 +85,37 @@ func single(m tracker.Message) tracker.Notification {
 	return tracker.Notification{Key: m.Event.Key, Messages: []tracker.Message{m}}
 }
 
-// fakeIssue is an issue or pull request as the fake keeps it.
-type fakeIssue struct {
-	Number   int
-	Title    string
-	Body     string
-	Labels   []string
-	State    string
-	PR       bool
-	Created  time.Time
-	Comments []string
-}
+// gitHub is the upstream server as these tests use it: GitHub's API, one repository's
+// issues held in memory.
+type gitHub struct{ *upstreamtest.Server }
 
-type request struct {
-	Method string
-	Path   string
-	Query  map[string][]string
-	Auth   string
-	Body   string
-}
-
-// fakeGitHub speaks GitHub's REST wire format for the issue endpoints the notifier uses,
-// keeps the issues in memory and records every request.
-type fakeGitHub struct {
-	srv *httptest.Server
-
-	mu       sync.Mutex
-	issues   []*fakeIssue
-	requests []request
-	clock    time.Time
-	// fault answers a request instead of the fake when it returns true.
-	fault func(w http.ResponseWriter, r *http.Request) bool
-	// afterCreate runs once an issue is stored, before the answer is written.
-	afterCreate func(r *http.Request)
-}
-
-func newFake(t *testing.T) *fakeGitHub {
-	f := &fakeGitHub{clock: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	mux := http.NewServeMux()
-	base := "/api/v3/repos/{owner}/{repo}/issues"
-	mux.HandleFunc("GET "+base, f.list)
-	mux.HandleFunc("POST "+base, f.create)
-	mux.HandleFunc("PATCH "+base+"/{number}", f.edit)
-	mux.HandleFunc("POST "+base+"/{number}/comments", f.comment)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, map[string]string{"message": "Not Found", "documentation_url": "https://docs.github.com/rest", "status": "404"})
-	})
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(strings.NewReader(string(body)))
-		f.mu.Lock()
-		f.requests = append(f.requests, request{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Auth: r.Header.Get("Authorization"), Body: string(body)})
-		fault := f.fault
-		f.mu.Unlock()
-		if fault != nil && fault(w, r) {
-			return
-		}
-		mux.ServeHTTP(w, r)
-	}))
-	t.Cleanup(f.srv.Close)
+// newGitHub serves a snapshot and the issues of owner/repo, and checks once the test ends
+// that every request to the issues carried the token.
+func newGitHub(t *testing.T) *gitHub {
+	t.Helper()
+	srv, err := upstreamtest.New(trackertest.World(t, "2026-05-31"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
 	t.Cleanup(func() {
-		for _, r := range f.recorded() {
-			if r.Auth != "Bearer "+token {
-				t.Errorf("%s %s: Authorization %q, want the bearer token", r.Method, r.Path, r.Auth)
+		reqs := srv.IssueRequests()
+		for _, r := range reqs {
+			if r.Authorization != "Bearer "+token {
+				t.Errorf("%s %s: Authorization %q, want the bearer token", r.Method, r.Path, r.Authorization)
 			}
 		}
+		if n := srv.Stats().Requests; n != len(reqs) {
+			t.Errorf("%d requests, only %d of them to the issues", n, len(reqs))
+		}
 	})
-	return f
+	return &gitHub{srv}
 }
 
-func (f *fakeGitHub) apiURL() string { return f.srv.URL + "/api/v3/" }
-
-func (f *fakeGitHub) notifier(t *testing.T, closePrevious bool) *Notifier {
+func (g *gitHub) notifier(t *testing.T, closePrevious bool) *Notifier {
 	t.Helper()
 	n, err := New(Config{Name: "tracker", Repo: owner + "/" + repo, Labels: labels, ClosePrevious: closePrevious,
-		Token: token, APIURL: f.apiURL()})
+		Token: token, APIURL: g.GitHubAPIURL()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,60 +123,21 @@ func (f *fakeGitHub) notifier(t *testing.T, closePrevious bool) *Notifier {
 }
 
 // add stores an issue as if made earlier, and returns its number.
-func (f *fakeGitHub) add(is fakeIssue) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.store(&is)
-}
+func (g *gitHub) add(is upstreamtest.Issue) int { return g.AddIssue(owner+"/"+repo, is) }
 
-func (f *fakeGitHub) store(is *fakeIssue) int {
-	f.clock = f.clock.Add(time.Minute)
-	is.Number, is.Created = len(f.issues)+1, f.clock
-	if is.State == "" {
-		is.State = "open"
-	}
-	f.issues = append(f.issues, is)
-	return is.Number
-}
+func (g *gitHub) issue(n int) upstreamtest.Issue { return g.Issue(owner+"/"+repo, n) }
 
-func (f *fakeGitHub) issue(n int) fakeIssue {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	is := *f.issues[n-1]
-	is.Comments = slices.Clone(is.Comments)
-	return is
-}
+func (g *gitHub) all() []upstreamtest.Issue { return g.Issues(owner + "/" + repo) }
 
-func (f *fakeGitHub) all() []fakeIssue {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := make([]fakeIssue, len(f.issues))
-	for i, is := range f.issues {
-		out[i] = *is
-	}
-	return out
-}
-
-func (f *fakeGitHub) recorded() []request {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.requests)
-}
-
-func (f *fakeGitHub) count(method, suffix string) int {
+// count is the number of requests of method to a path ending in suffix.
+func (g *gitHub) count(method, suffix string) int {
 	n := 0
-	for _, r := range f.recorded() {
+	for _, r := range g.IssueRequests() {
 		if r.Method == method && strings.HasSuffix(r.Path, suffix) {
 			n++
 		}
 	}
 	return n
-}
-
-func (f *fakeGitHub) setFault(fault func(w http.ResponseWriter, r *http.Request) bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.fault = fault
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -250,215 +151,6 @@ func validationFailed(w http.ResponseWriter, field string) {
 		"message": "Validation Failed", "documentation_url": "https://docs.github.com/rest/issues/issues",
 		"errors": []map[string]string{{"resource": "Issue", "code": "invalid", "field": field}}, "status": "422",
 	})
-}
-
-func (f *fakeGitHub) repoOK(w http.ResponseWriter, r *http.Request) bool {
-	if r.PathValue("owner") != owner || r.PathValue("repo") != repo {
-		writeJSON(w, http.StatusNotFound, map[string]string{"message": "Not Found", "documentation_url": "https://docs.github.com/rest/issues/issues", "status": "404"})
-		return false
-	}
-	return true
-}
-
-// list is GET /repos/{owner}/{repo}/issues: labels (all of them), state, sort=created,
-// direction, per_page (at most 100) and page, with a Link header like GitHub's.
-func (f *fakeGitHub) list(w http.ResponseWriter, r *http.Request) {
-	if !f.repoOK(w, r) {
-		return
-	}
-	q := r.URL.Query()
-	state := q.Get("state")
-	if state == "" {
-		state = "open"
-	}
-	if sort := q.Get("sort"); sort != "" && sort != "created" {
-		validationFailed(w, "sort")
-		return
-	}
-	var want []string
-	if l := q.Get("labels"); l != "" {
-		want = strings.Split(l, ",")
-	}
-	f.mu.Lock()
-	var match []*fakeIssue
-	for _, is := range f.issues {
-		if (state == "all" || is.State == state) && !slices.ContainsFunc(want, func(l string) bool { return !slices.Contains(is.Labels, l) }) {
-			c := *is
-			match = append(match, &c)
-		}
-	}
-	f.mu.Unlock()
-	slices.SortFunc(match, func(a, b *fakeIssue) int { return a.Created.Compare(b.Created) })
-	if q.Get("direction") != "asc" {
-		slices.Reverse(match)
-	}
-	perPage := min(positive(q.Get("per_page"), 30), 100)
-	page := positive(q.Get("page"), 1)
-	last := max((len(match)+perPage-1)/perPage, 1)
-	var links []string
-	link := func(p int, rel string) {
-		q.Set("page", strconv.Itoa(p))
-		links = append(links, fmt.Sprintf(`<%s%s?%s>; rel="%s"`, "http://"+r.Host, r.URL.Path, q.Encode(), rel))
-	}
-	if page < last {
-		link(page+1, "next")
-		link(last, "last")
-	}
-	if page > 1 {
-		link(1, "first")
-		link(page-1, "prev")
-	}
-	if len(links) > 0 {
-		w.Header().Set("Link", strings.Join(links, ", "))
-	}
-	out := []map[string]any{}
-	for i := (page - 1) * perPage; i < min(page*perPage, len(match)); i++ {
-		out = append(out, f.issueJSON(r, match[i]))
-	}
-	writeJSON(w, http.StatusOK, out)
-}
-
-func positive(s string, def int) int {
-	if n, err := strconv.Atoi(s); err == nil && n > 0 {
-		return n
-	}
-	return def
-}
-
-// create is POST /repos/{owner}/{repo}/issues.
-func (f *fakeGitHub) create(w http.ResponseWriter, r *http.Request) {
-	if !f.repoOK(w, r) {
-		return
-	}
-	var req struct {
-		Title  string   `json:"title"`
-		Body   string   `json:"body"`
-		Labels []string `json:"labels"`
-	}
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"message": "Problems parsing JSON", "status": "400"})
-		return
-	}
-	if req.Title == "" {
-		validationFailed(w, "title")
-		return
-	}
-	f.mu.Lock()
-	is := &fakeIssue{Title: req.Title, Body: req.Body, Labels: req.Labels}
-	f.store(is)
-	c := *is
-	after := f.afterCreate
-	f.mu.Unlock()
-	if after != nil {
-		after(r)
-	}
-	w.Header().Set("Location", f.issueJSON(r, &c)["url"].(string))
-	writeJSON(w, http.StatusCreated, f.issueJSON(r, &c))
-}
-
-func (f *fakeGitHub) find(w http.ResponseWriter, r *http.Request) *fakeIssue {
-	if !f.repoOK(w, r) {
-		return nil
-	}
-	n, err := strconv.Atoi(r.PathValue("number"))
-	if err != nil || n < 1 || n > len(f.issues) {
-		writeJSON(w, http.StatusNotFound, map[string]string{"message": "Not Found", "status": "404"})
-		return nil
-	}
-	return f.issues[n-1]
-}
-
-// edit is PATCH /repos/{owner}/{repo}/issues/{number}.
-func (f *fakeGitHub) edit(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		State *string `json:"state"`
-	}
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"message": "Problems parsing JSON", "status": "400"})
-		return
-	}
-	f.mu.Lock()
-	is := f.find(w, r)
-	if is == nil {
-		f.mu.Unlock()
-		return
-	}
-	if req.State != nil {
-		if *req.State != "open" && *req.State != "closed" {
-			f.mu.Unlock()
-			validationFailed(w, "state")
-			return
-		}
-		is.State = *req.State
-	}
-	c := *is
-	f.mu.Unlock()
-	writeJSON(w, http.StatusOK, f.issueJSON(r, &c))
-}
-
-// comment is POST /repos/{owner}/{repo}/issues/{number}/comments.
-func (f *fakeGitHub) comment(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Body string `json:"body"`
-	}
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Body == "" {
-		validationFailed(w, "body")
-		return
-	}
-	f.mu.Lock()
-	is := f.find(w, r)
-	if is == nil {
-		f.mu.Unlock()
-		return
-	}
-	is.Comments = append(is.Comments, req.Body)
-	id := 9000 + len(is.Comments)
-	api := fmt.Sprintf("http://%s/api/v3/repos/%s/%s/issues", r.Host, owner, repo)
-	resp := map[string]any{
-		"id": id, "node_id": "IC_" + strconv.Itoa(id), "body": req.Body,
-		"url":        fmt.Sprintf("%s/comments/%d", api, id),
-		"html_url":   fmt.Sprintf("http://%s/%s/%s/issues/%d#issuecomment-%d", r.Host, owner, repo, is.Number, id),
-		"issue_url":  fmt.Sprintf("%s/%d", api, is.Number),
-		"user":       map[string]any{"login": "nodewatch-bot", "id": 1, "type": "Bot"},
-		"created_at": f.clock.Format(time.RFC3339), "updated_at": f.clock.Format(time.RFC3339),
-		"author_association": "NONE",
-	}
-	f.mu.Unlock()
-	writeJSON(w, http.StatusCreated, resp)
-}
-
-func (f *fakeGitHub) issueJSON(r *http.Request, is *fakeIssue) map[string]any {
-	web := fmt.Sprintf("http://%s/%s/%s", r.Host, owner, repo)
-	api := fmt.Sprintf("http://%s/api/v3/repos/%s/%s", r.Host, owner, repo)
-	self := fmt.Sprintf("%s/issues/%d", api, is.Number)
-	ls := []map[string]any{}
-	for i, l := range is.Labels {
-		ls = append(ls, map[string]any{"id": 700 + i, "node_id": "LA_" + l, "url": api + "/labels/" + l, "name": l, "color": "ededed", "default": false})
-	}
-	var body, closedAt, reason any
-	if is.Body != "" {
-		body = is.Body
-	}
-	if is.State == "closed" {
-		closedAt, reason = is.Created.Add(time.Hour).Format(time.RFC3339), "completed"
-	}
-	m := map[string]any{
-		"url": self, "repository_url": api, "labels_url": self + "/labels{/name}", "comments_url": self + "/comments",
-		"events_url": self + "/events", "html_url": fmt.Sprintf("%s/issues/%d", web, is.Number),
-		"id": 5000 + is.Number, "node_id": "I_kwDO" + strconv.Itoa(is.Number), "number": is.Number, "title": is.Title,
-		"user":   map[string]any{"login": "nodewatch-bot", "id": 1, "type": "Bot"},
-		"labels": ls, "state": is.State, "locked": false, "assignee": nil, "assignees": []any{}, "milestone": nil,
-		"comments": len(is.Comments), "created_at": is.Created.Format(time.RFC3339), "updated_at": is.Created.Format(time.RFC3339),
-		"closed_at": closedAt, "author_association": "NONE", "body": body, "state_reason": reason,
-	}
-	if is.PR {
-		m["html_url"] = fmt.Sprintf("%s/pull/%d", web, is.Number)
-		m["pull_request"] = map[string]any{
-			"url": fmt.Sprintf("%s/pulls/%d", api, is.Number), "html_url": fmt.Sprintf("%s/pull/%d", web, is.Number),
-			"diff_url": fmt.Sprintf("%s/pull/%d.diff", web, is.Number), "patch_url": fmt.Sprintf("%s/pull/%d.patch", web, is.Number), "merged_at": nil,
-		}
-	}
-	return m
 }
 
 var (
@@ -480,7 +172,7 @@ func markers(re *regexp.Regexp, body string) []string {
 // a new one, finds each issue by its marker and creates nothing.
 func TestIssuePerNotification(t *testing.T) {
 	msgs := realMessages(t)
-	f := newFake(t)
+	f := newGitHub(t)
 	n := f.notifier(t, false)
 
 	var notes []tracker.Notification
@@ -502,7 +194,7 @@ func TestIssuePerNotification(t *testing.T) {
 	if len(issues) != len(notes) || f.count("POST", "/issues") != len(notes) {
 		t.Fatalf("%d issues, %d creates for %d notifications", len(issues), f.count("POST", "/issues"), len(notes))
 	}
-	byKey := map[string]fakeIssue{}
+	byKey := map[string]upstreamtest.Issue{}
 	for i, is := range issues {
 		note := notes[i]
 		byKey[note.Key] = is
@@ -635,9 +327,9 @@ func TestMarkerLookupPages(t *testing.T) {
 	msgs := realMessages(t)
 	note := single(msgs["node_image:AKSFlatcar/gen2:202605.27.0"])
 	marker := eventMarker(note.Key)
-	filler := func(f *fakeGitHub, count int) {
+	filler := func(f *gitHub, count int) {
 		for i := range count {
-			f.add(fakeIssue{Title: fmt.Sprintf("older %d", i), Labels: labels, State: []string{"open", "closed"}[i%2],
+			f.add(upstreamtest.Issue{Title: fmt.Sprintf("older %d", i), Labels: labels, State: []string{"open", "closed"}[i%2],
 				Body: "Some image.\n\n" + eventMarker(fmt.Sprintf("node_image:AKSFlatcar/gen2:2025%02d.01.%d", i%12+1, i)) + "\n"})
 		}
 	}
@@ -654,23 +346,23 @@ func TestMarkerLookupPages(t *testing.T) {
 		{name: "on no page", before: 100, after: 150, wantPages: []string{"", "2", "3"}, wantCreate: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFake(t)
+			f := newGitHub(t)
 			filler(f, tc.before)
 			target := 0
 			if tc.found {
-				target = f.add(fakeIssue{Title: "made before", Labels: labels, State: "closed", Body: "Made before.\n\r\n" + marker + "\r\n"})
+				target = f.add(upstreamtest.Issue{Title: "made before", Labels: labels, State: "closed", Body: "Made before.\n\r\n" + marker + "\r\n"})
 			}
 			filler(f, tc.after)
-			f.add(fakeIssue{Title: "a pull request", Labels: labels, PR: true, Body: marker + "\n"})
-			f.add(fakeIssue{Title: "not ours", Labels: []string{"nodewatch"}, Body: marker + "\n"})
-			f.add(fakeIssue{Title: "a quote", Labels: labels, Body: "It said `" + marker + "` here.\n"})
+			f.add(upstreamtest.Issue{Title: "a pull request", Labels: labels, PullRequest: true, Body: marker + "\n"})
+			f.add(upstreamtest.Issue{Title: "not ours", Labels: []string{"nodewatch"}, Body: marker + "\n"})
+			f.add(upstreamtest.Issue{Title: "a quote", Labels: labels, Body: "It said `" + marker + "` here.\n"})
 			before := len(f.all())
 
 			if err := f.notifier(t, false).Notify(context.Background(), note); err != nil {
 				t.Fatal(err)
 			}
 			var pages []string
-			for _, r := range f.recorded() {
+			for _, r := range f.IssueRequests() {
 				if r.Method != http.MethodGet {
 					continue
 				}
@@ -723,12 +415,12 @@ func (c *expiringContext) expire() { c.once.Do(func() { close(c.done) }) }
 func TestCreateTimedOut(t *testing.T) {
 	msgs := realMessages(t)
 	note := single(msgs["node_image:AKSFlatcar/gen2:202605.27.0"])
-	f := newFake(t)
+	f := newGitHub(t)
 	ctx := newExpiringContext()
-	f.afterCreate = func(r *http.Request) {
+	f.SetIssueCreateHook(func(r *http.Request, _ string, _ upstreamtest.Issue) {
 		ctx.expire()
 		<-r.Context().Done() // stall until the client hangs up
-	}
+	})
 	n := f.notifier(t, true)
 	err := n.Notify(ctx, note)
 	var ne *tracker.NotifyError
@@ -738,9 +430,7 @@ func TestCreateTimedOut(t *testing.T) {
 	if strings.Contains(err.Error(), token) {
 		t.Errorf("error shows the token: %v", err)
 	}
-	f.mu.Lock()
-	f.afterCreate = nil
-	f.mu.Unlock()
+	f.SetIssueCreateHook(nil)
 	if err := n.Notify(context.Background(), note); err != nil {
 		t.Fatalf("retry: %v", err)
 	}
@@ -815,7 +505,7 @@ func TestClosePrevious(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFake(t)
+			f := newGitHub(t)
 			seeder := f.notifier(t, false)
 			for _, note := range tc.seed {
 				if err := seeder.Notify(context.Background(), note); err != nil {
@@ -824,12 +514,12 @@ func TestClosePrevious(t *testing.T) {
 			}
 			n := f.notifier(t, tc.closePrevious)
 			if tc.fault != nil {
-				f.setFault(tc.fault)
+				f.SetFault(tc.fault)
 				var ne *tracker.NotifyError
 				if err := n.Notify(context.Background(), tc.notify); !errors.As(err, &ne) || ne.Permanent {
 					t.Fatalf("with the fault: %v, want a retryable error", err)
 				}
-				f.setFault(nil)
+				f.SetFault(nil)
 			}
 			if err := n.Notify(context.Background(), tc.notify); err != nil {
 				t.Fatal(err)
@@ -887,7 +577,7 @@ func TestHostileText(t *testing.T) {
 	m.Image = &im
 	note := single(m)
 
-	f := newFake(t)
+	f := newGitHub(t)
 	if err := f.notifier(t, true).Notify(context.Background(), note); err != nil {
 		t.Fatal(err)
 	}
@@ -1035,11 +725,11 @@ func TestErrors(t *testing.T) {
 		{name: "422", fault: onCreate(func(w http.ResponseWriter, r *http.Request) bool { validationFailed(w, "labels"); return true }), permanent: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFake(t)
-			f.setFault(tc.fault)
+			f := newGitHub(t)
+			f.SetFault(tc.fault)
 			n := f.notifier(t, false)
 			if tc.down {
-				f.srv.Close()
+				f.Close()
 			}
 			err := n.Notify(context.Background(), note)
 			var ne *tracker.NotifyError
@@ -1058,7 +748,7 @@ func TestErrors(t *testing.T) {
 			if len(f.all()) != 0 {
 				t.Error("an issue was created")
 			}
-			if !tc.down && len(f.recorded()) == 0 {
+			if !tc.down && len(f.IssueRequests()) == 0 {
 				t.Error("no request reached the server")
 			}
 		})
@@ -1068,8 +758,8 @@ func TestErrors(t *testing.T) {
 // TestNew: configurations that cannot work are refused, without echoing a secret; a
 // GitHub Enterprise api_url may omit its trailing slash.
 func TestNew(t *testing.T) {
-	f := newFake(t)
-	n, err := New(Config{Name: "x", Repo: owner + "/" + repo, Token: token, APIURL: strings.TrimSuffix(f.apiURL(), "/")})
+	f := newGitHub(t)
+	n, err := New(Config{Name: "x", Repo: owner + "/" + repo, Token: token, APIURL: strings.TrimSuffix(f.GitHubAPIURL(), "/")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,10 @@
 // Flatcar's release feeds. Validators are real (ETag, Last-Modified, 304), so tests and
 // benchmarks can prove that nodewatch's conditional reads download nothing twice.
 //
+// It also speaks the Issues API the github notifier uses, for any repository: list,
+// get, create, edit and comment, the issues held in memory by the server (see Issues,
+// AddIssue and IssueRequests) and kept across SetWorld.
+//
 // A snapshot is a world directory (see shared/fixtures/README.md):
 //
 //	world.json                                  its "date" dates the Flatcar files
@@ -31,10 +35,11 @@ type Server struct {
 	releases *releaseIndex
 	snap     atomic.Pointer[snapshot]
 	// mu serializes SetWorld and Override, which each derive the next snapshot from the current one.
-	mu    sync.Mutex
-	fault atomic.Pointer[func(http.ResponseWriter, *http.Request) bool]
-	stats statsRecorder
-	rate  rateLimit
+	mu     sync.Mutex
+	fault  atomic.Pointer[func(http.ResponseWriter, *http.Request) bool]
+	stats  statsRecorder
+	rate   rateLimit
+	issues issueStore
 }
 
 // New serves the world directory worldDir (e.g. shared/fixtures/world-2026-04-30).
@@ -51,6 +56,12 @@ func New(worldDir string) (*Server, error) {
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /api/v3/repos/{owner}/{repo}/releases", s.serveReleases)
 	s.mux.HandleFunc("GET /api/v3/repos/{owner}/{repo}/contents/{path...}", s.serveContents)
+	issues := "/api/v3/repos/{owner}/{repo}/issues"
+	s.mux.HandleFunc("GET "+issues, s.listIssues)
+	s.mux.HandleFunc("POST "+issues, s.createIssue)
+	s.mux.HandleFunc("GET "+issues+"/{number}", s.getIssue)
+	s.mux.HandleFunc("PATCH "+issues+"/{number}", s.editIssue)
+	s.mux.HandleFunc("POST "+issues+"/{number}/comments", s.commentIssue)
 	s.mux.HandleFunc("GET /api/v3/", s.serveAPINotFound)
 	s.mux.HandleFunc("GET /raw/{owner}/{repo}/{ref}/{path...}", s.serveRaw)
 	s.mux.HandleFunc("GET /releases-feed/{file}", s.serveFlatcar("releases-feed", ".xml", "application/atom+xml"))
@@ -71,9 +82,9 @@ func (s *Server) GitHubAPIURL() string { return s.http.URL + "/api/v3/" }
 // FlatcarURL is the Flatcar base_url: {base}/releases-feed/releases-{channel}.xml.
 func (s *Server) FlatcarURL() string { return s.http.URL }
 
-// SetWorld swaps the snapshot for worldDir at once and drops every Override. Validators
-// change only for what changed: ETags come from the bytes served, and a Flatcar file
-// keeps its Last-Modified while its bytes stay the same.
+// SetWorld swaps the snapshot for worldDir at once and drops every Override; the issues
+// stay. Validators change only for what changed: ETags come from the bytes served, and a
+// Flatcar file keeps its Last-Modified while its bytes stay the same.
 func (s *Server) SetWorld(worldDir string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -111,14 +122,19 @@ func (s *Server) SetFault(f func(w http.ResponseWriter, r *http.Request) bool) {
 	s.fault.Store(&f)
 }
 
-// ServeHTTP counts every request in Stats, then lets the fault hook or the snapshot answer it.
+// ServeHTTP counts every request in Stats and records those to the Issues API, then lets
+// the fault hook, the snapshot or the issues answer it.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := s.stats.begin(w, kindOf(r.URL.Path))
 	defer rec.end()
+	issues := isIssuesPath(r.URL.Path)
+	if issues {
+		s.issues.record(r)
+	}
 	if f := s.fault.Load(); f != nil && (*f)(rec, r) {
 		return
 	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+	if !issues && r.Method != http.MethodGet && r.Method != http.MethodHead {
 		rec.Header().Set("Allow", "GET, HEAD")
 		http.Error(rec, "405 Method Not Allowed", http.StatusMethodNotAllowed)
 		return
