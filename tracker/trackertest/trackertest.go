@@ -107,17 +107,3 @@ func (r *Rig) Move(t testing.TB, date string) {
 		t.Fatal(err)
 	}
 }
-
-// MayMessages runs April silently and then May, and returns the May cycle's messages:
-// real node images with their Flatcar links and changes, Flatcar and AKS releases.
-func MayMessages(t testing.TB, r *Rig) []tracker.Message {
-	t.Helper()
-	r.Cycle(t)
-	r.Move(t, "2026-05-31")
-	_, events := r.Cycle(t)
-	msgs, err := tracker.Messages(r.DB, events)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return msgs
-}
