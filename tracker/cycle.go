@@ -119,7 +119,7 @@ func (t *Tracker) Cycle(ctx context.Context) (CycleReport, []Event, error) {
 				if err != nil {
 					sr.Errors = append(sr.Errors, err.Error())
 				}
-				b.Deliveries = t.Router.Deliveries(b.Events, facts, rep.Started.Format(time.RFC3339), t.now())
+				b.Deliveries = t.Router.Deliveries(b.Events, facts, start.UTC().Format(time.RFC3339Nano), t.now())
 			}
 			// Apply is atomic per source: a crash keeps a source's batch whole or not at all.
 			newEvents, err := t.Store.Apply(ctx, b)

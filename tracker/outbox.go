@@ -44,7 +44,9 @@ type Router struct {
 	Default []string
 }
 
-// Deliveries routes one cycle's events of one source; digestKey names the cycle's digests.
+// Deliveries routes one cycle's events of one source; digestKey names the cycle's digests,
+// and must differ from every earlier cycle's: a digest stored already takes in more
+// events only until its first attempt.
 // Every matching route delivers, but a notifier gets an event once even when two routes
 // send it there.
 func (r Router) Deliveries(events []Event, facts map[string]RouteFacts, digestKey string, now time.Time) []Delivery {
