@@ -70,16 +70,19 @@ func NewRig(t testing.TB, date string, firstRun tracker.FirstRun, families ...st
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return &Rig{Server: srv, DB: db, Tracker: Wire(t, srv, db, firstRun, families...)}
+	return &Rig{Server: srv, DB: db, Tracker: Wire(t, srv, db, nil, firstRun, families...)}
 }
 
-// Wire connects a tracker to srv and store, as cmd/nodewatch does for the real sources.
-func Wire(t testing.TB, srv *upstreamtest.Server, store tracker.Store, firstRun tracker.FirstRun, families ...string) *tracker.Tracker {
+// Wire connects a tracker to srv and store through hc (nil: a plain fetch.Transport), as
+// cmd/nodewatch does for the real sources.
+func Wire(t testing.TB, srv *upstreamtest.Server, store tracker.Store, hc *http.Client, firstRun tracker.FirstRun, families ...string) *tracker.Tracker {
 	t.Helper()
 	if len(families) == 0 {
 		families = Families
 	}
-	hc := &http.Client{Transport: &fetch.Transport{}}
+	if hc == nil {
+		hc = &http.Client{Transport: &fetch.Transport{}}
+	}
 	gh, err := github.New(hc, srv.GitHubAPIURL(), "", github.NotesLocation{Repo: "Azure/AgentBaker", Ref: "master", Path: "vhdbuilder/release-notes"})
 	if err != nil {
 		t.Fatal(err)

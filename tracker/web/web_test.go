@@ -38,7 +38,7 @@ func newRig(t testing.TB, db *storage.DB) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	tr := trackertest.Wire(t, srv, db, tracker.FirstRunLatest)
+	tr := trackertest.Wire(t, srv, db, nil, tracker.FirstRunLatest)
 	tr.Router = &tracker.Router{Default: []string{"stdout"}}
 	return &rig{db: db, tr: tr}
 }
