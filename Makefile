@@ -23,6 +23,17 @@ test:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+# Every parser of upstream input, fuzzed briefly; each prints how many inputs it tried.
+FUZZTIME ?= 8s
+FUZZ_TARGETS := tracker/vhdnotes:FuzzParse tracker/aksnotes:FuzzParseBody \
+	tracker/flatcar:FuzzParseFeed tracker/flatcar:FuzzParseJSON tracker/config:FuzzLoad
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		out=$$($(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 3s ./$$pkg 2>&1) || { echo "$$out"; exit 1; }; \
+		echo "$$fn ($$pkg): $$(echo "$$out" | grep -o 'execs: [0-9]*' | tail -1 | cut -d' ' -f2) inputs, no crash"; \
+	done
+
 bin/staticcheck:
 	GOBIN=$(CURDIR)/bin $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
