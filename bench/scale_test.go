@@ -1,0 +1,196 @@
+// Package bench measures nodewatch at the scale of all of AgentBaker: the real fixture
+// notes replicated into ~2,500 notes across many families, served by upstreamtest, read
+// by the real binary. `make bench` runs it; BENCHMARKS.md has the figures.
+package bench
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nodewatch/nodewatch/tracker/trackertest"
+	"github.com/nodewatch/nodewatch/tracker/upstreamtest"
+)
+
+// copies of each real family: the Ubuntu notes weigh most, as upstream's do.
+var copies = map[string]int{
+	"AKSUbuntu/gen2/2404containerd": 40,
+	"AKSFlatcar/gen2":               7,
+	"AKSFlatcar/gen2arm64":          7,
+}
+
+// scaleWorld links the May snapshot's files into a world with every family replicated
+// under new names (AKSUbuntu/gen2/2404containerd-r07 ...): real notes, ~2,500 of them.
+func scaleWorld(b *testing.B) (dir string, families []string, notes int, bytes int64) {
+	src := trackertest.World(b, "2026-05-31")
+	dir = b.TempDir()
+	link := func(from, to string) {
+		if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.Link(from, to); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, rel := range []string{"world.json", "github/Azure/AKS/releases.json"} {
+		link(filepath.Join(src, rel), filepath.Join(dir, rel))
+	}
+	for _, format := range []string{"releases-feed", "releases-json"} {
+		ents, _ := os.ReadDir(filepath.Join(src, "flatcar", format))
+		for _, e := range ents {
+			link(filepath.Join(src, "flatcar", format, e.Name()), filepath.Join(dir, "flatcar", format, e.Name()))
+		}
+	}
+	for family, n := range copies {
+		ents, err := os.ReadDir(filepath.Join(src, trackertest.NotesDir, family))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := range n {
+			name := fmt.Sprintf("%s-r%02d", family, i)
+			families = append(families, name)
+			for _, e := range ents {
+				from := filepath.Join(src, trackertest.NotesDir, family, e.Name())
+				link(from, filepath.Join(dir, trackertest.NotesDir, name, e.Name()))
+				if strings.HasSuffix(e.Name(), ".txt") && e.Name() != "latest.txt" {
+					st, _ := os.Stat(from)
+					notes++
+					bytes += st.Size()
+				}
+			}
+		}
+	}
+	slices.Sort(families)
+	return dir, families, notes, bytes
+}
+
+type run struct {
+	wall, cpu time.Duration
+	maxRSSMB  float64
+	out       string
+}
+
+func runNodewatch(b *testing.B, bin, config string, args ...string) run {
+	cmd := exec.Command(bin, append([]string{"--config", config}, args...)...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		b.Fatalf("nodewatch %v: %v\n%s", args, err, out.String())
+	}
+	wall := time.Since(start)
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return run{wall: wall, cpu: cpu, maxRSSMB: float64(ru.Maxrss) / 1024, out: out.String()}
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// BenchmarkFullScale: a cold backfill of every family into an empty database (each
+// iteration), the floor of merely downloading the same bytes, an idle cycle, and queries
+// over the full history.
+func BenchmarkFullScale(b *testing.B) {
+	world, families, notes, noteBytes := scaleWorld(b)
+	srv, err := upstreamtest.New(world)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	bin := filepath.Join(b.TempDir(), "nodewatch")
+	if out, err := exec.Command("make", "-s", "-C", "..", "build", "BIN="+bin).CombinedOutput(); err != nil {
+		b.Fatalf("make build: %v\n%s", err, out)
+	}
+	dir := b.TempDir()
+	config := filepath.Join(dir, "nodewatch.yaml")
+	db := filepath.Join(dir, "nodewatch.db")
+	cfg := fmt.Sprintf("storage: {path: %s}\ngithub: {api_url: %s}\nsources:\n  vhd_notes:\n    families: [%s]\n  flatcar: {base_url: %s}\nlog: {level: warn}\n",
+		db, srv.GitHubAPIURL(), strings.Join(families, ", "), srv.FlatcarURL())
+	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
+		b.Fatal(err)
+	}
+
+	var colds, cpus []time.Duration
+	var peak float64
+	for b.Loop() {
+		os.Remove(db)
+		r := runNodewatch(b, bin, config, "check")
+		colds, cpus = append(colds, r.wall), append(cpus, r.cpu)
+		peak = max(peak, r.maxRSSMB)
+	}
+	b.StopTimer()
+
+	var floors []time.Duration
+	for range 3 {
+		floors = append(floors, downloadAll(b, srv, world))
+	}
+	srv.ResetStats()
+	idle := runNodewatch(b, bin, config, "check")
+	st := srv.Stats()
+	if !strings.Contains(idle.out, "no upstream change") || st.BodyBytes != 0 {
+		b.Fatalf("idle cycle downloaded %d bytes:\n%s", st.BodyBytes, idle.out)
+	}
+	var images []time.Duration
+	for range 5 {
+		images = append(images, runNodewatch(b, bin, config, "images", "--json").wall)
+	}
+
+	cold, floor := median(colds), median(floors)
+	b.ReportMetric(float64(notes), "notes")
+	b.ReportMetric(float64(noteBytes)/1e6, "MB-notes")
+	b.ReportMetric(cold.Seconds(), "s-cold")
+	b.ReportMetric(median(cpus).Seconds(), "s-cold-cpu")
+	b.ReportMetric(peak, "MB-peak-rss")
+	b.ReportMetric(float64(noteBytes)/1e6/cold.Seconds(), "MB/s")
+	b.ReportMetric(floor.Seconds(), "s-floor")
+	b.ReportMetric(cold.Seconds()/floor.Seconds(), "x-floor")
+	b.ReportMetric(float64(st.Requests), "idle-requests")
+	b.ReportMetric(float64(idle.cpu.Milliseconds()), "ms-idle-cpu")
+	b.ReportMetric(float64(median(images).Milliseconds()), "ms-images-json")
+}
+
+// downloadAll is the floor: every note's bytes from the same server, 8 at a time, as the
+// tracker fetches them, doing nothing with them.
+func downloadAll(b *testing.B, srv *upstreamtest.Server, world string) time.Duration {
+	var urls []string
+	root := filepath.Join(world, "github/Azure/AgentBaker")
+	filepath.WalkDir(filepath.Join(root, "vhdbuilder/release-notes"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".txt") {
+			rel, _ := filepath.Rel(root, p)
+			urls = append(urls, srv.URL()+"/raw/Azure/AgentBaker/master/"+filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	start := time.Now()
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for _, u := range urls {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			resp, err := http.Get(u)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}()
+	}
+	wg.Wait()
+	return time.Since(start)
+}
