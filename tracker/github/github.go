@@ -28,6 +28,7 @@ type Client struct {
 	gh    *gogithub.Client
 	http  *http.Client
 	notes NotesLocation
+	token string // kept only to strip it from errors: a server may echo it back
 }
 
 // NotesLocation is where the VHD notes live.
@@ -52,7 +53,7 @@ func New(httpClient *http.Client, apiURL, token string, notes NotesLocation) (*C
 		u.Path += "/"
 	}
 	gh.BaseURL = u
-	return &Client{gh: gh, http: httpClient, notes: notes}, nil
+	return &Client{gh: gh, http: httpClient, notes: notes, token: token}, nil
 }
 
 func splitRepo(repo string) (string, string, error) {
@@ -72,8 +73,27 @@ func notModified(resp *gogithub.Response, err error) bool {
 	return errors.As(err, &er) && er.Response != nil && er.Response.StatusCode == http.StatusNotModified
 }
 
-// describe turns go-github's errors into one line naming what was asked. A 429 comes
-// back as a plain *ErrorResponse, not a rate-limit error, so it is recognised here.
+// redactedError is an error whose text had a secret removed; it still unwraps to the
+// original, so errors.As finds go-github's types.
+type redactedError struct {
+	text string
+	err  error
+}
+
+func (e *redactedError) Error() string { return e.text }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// describe turns go-github's errors into one line naming what was asked, without the
+// token even when the server echoed it. A 429 comes back as a plain *ErrorResponse, not
+// a rate-limit error, so it is recognised here.
+func (c *Client) describe(what string, resp *gogithub.Response, err error) error {
+	err = describe(what, resp, err)
+	if c.token != "" && strings.Contains(err.Error(), c.token) {
+		return &redactedError{text: strings.ReplaceAll(err.Error(), c.token, "[redacted]"), err: err}
+	}
+	return err
+}
+
 func describe(what string, resp *gogithub.Response, err error) error {
 	var rl *gogithub.RateLimitError
 	var ab *gogithub.AbuseRateLimitError
@@ -118,7 +138,7 @@ func (c *Client) Releases(ctx context.Context, repo string, lookup tracker.Valid
 			continue
 		}
 		if err != nil {
-			return tracker.ReleasePages{}, describe(fmt.Sprintf("listing releases of %s (page %d)", repo, page), resp, err)
+			return tracker.ReleasePages{}, c.describe(fmt.Sprintf("listing releases of %s (page %d)", repo, page), resp, err)
 		}
 		out.NotModified = false
 		out.Validators[u] = fetch.ValidatorOf(resp.Header)
@@ -181,7 +201,7 @@ func (c *Client) ListFamily(ctx context.Context, family string, lookup tracker.V
 		return listing, nil
 	}
 	if err != nil {
-		return listing, describe(fmt.Sprintf("listing %s/%s", c.notes.Repo, dir), resp, err)
+		return listing, c.describe(fmt.Sprintf("listing %s/%s", c.notes.Repo, dir), resp, err)
 	}
 	if entries == nil {
 		return listing, fmt.Errorf("listing %s/%s: a file, not a directory", c.notes.Repo, dir)
