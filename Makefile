@@ -7,7 +7,7 @@ BUILDENV := CGO_ENABLED=0
 BIN      := bin/nodewatch
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: build run test bench lint fuzz clean
+.PHONY: build run test bench lint fuzz proof clean
 
 build:
 	$(BUILDENV) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/nodewatch
@@ -33,6 +33,11 @@ fuzz:
 		out=$$($(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 3s ./$$pkg 2>&1) || { echo "$$out"; exit 1; }; \
 		echo "$$fn ($$pkg): $$(echo "$$out" | grep -o 'execs: [0-9]*' | tail -1 | cut -d' ' -f2) inputs, no crash"; \
 	done
+
+# The fault, crash and hostile-input suites, each saying how many cases it tried.
+proof:
+	@bash -o pipefail -c "$(GO) test -count=1 -v -run 'TestSourceFaults|TestCrashes|TestHostileNote|TestTokenNeverShows' \
+		./tracker ./cmd/nodewatch | grep -E '^(ok|FAIL|--- [A-Z]+: Test[A-Za-z]+ )|faults tried|kills|repeated over'"
 
 bin/staticcheck:
 	GOBIN=$(CURDIR)/bin $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nodewatch/nodewatch/tracker"
 	"github.com/nodewatch/nodewatch/tracker/fetch"
+	"github.com/nodewatch/nodewatch/tracker/flatcar"
 	"github.com/nodewatch/nodewatch/tracker/trackertest"
 )
 
@@ -63,29 +64,35 @@ func TestSourceFaults(t *testing.T) {
 	clean.Move(t, "2026-05-31")
 	_, want := clean.cycle(t)
 
-	resetAt := time.Now().Add(time.Hour).Unix()
+	// go-github asks nothing more until a rate limit resets, as it should: keep it short.
+	resetAt := time.Now().Add(time.Second).Unix()
 	cases := []struct {
 		name   string
-		source string // the source that must fail
+		source string // the source that must fail; "github" for every GitHub source
 		fault  fault
+		json   bool // read Flatcar's JSON files instead of its feeds
 	}{
-		{"AKS releases 500", "aks_releases:Azure/AKS", on("/repos/Azure/AKS/releases", status(500))},
-		{"AKS releases 403 rate limit", "aks_releases:Azure/AKS", on("/repos/Azure/AKS/releases",
-			status(403, "X-RateLimit-Remaining", "0", "X-RateLimit-Limit", "60", "X-RateLimit-Reset", strconv.FormatInt(resetAt, 10)))},
-		{"AKS releases 429 Retry-After", "aks_releases:Azure/AKS", on("/repos/Azure/AKS/releases", status(429, "Retry-After", "60"))},
-		{"AKS releases malformed JSON", "aks_releases:Azure/AKS", on("/repos/Azure/AKS/releases", body("application/json", `[{"tag_name": `))},
-		{"family listing 502", "vhd_notes:AKSFlatcar/gen2", on("/contents/vhdbuilder/release-notes/AKSFlatcar/gen2", status(502))},
-		{"family listing truncated", "vhd_notes:AKSFlatcar/gen2", on("/contents/vhdbuilder/release-notes/AKSFlatcar/gen2", truncated)},
-		{"family listing connection reset", "vhd_notes:AKSFlatcar/gen2", on("/contents/vhdbuilder/release-notes/AKSFlatcar/gen2", reset)},
-		{"family listing empty 200", "vhd_notes:AKSFlatcar/gen2", on("/contents/vhdbuilder/release-notes/AKSFlatcar/gen2", body("application/json", ""))},
-		{"note 503", "vhd_notes:AKSFlatcar/gen2", on("/AKSFlatcar/gen2/202605.27.0.txt", status(503))},
-		{"note garbage", "vhd_notes:AKSFlatcar/gen2", on("/AKSFlatcar/gen2/202605.27.0.txt", body("text/plain", "<html>not a note</html>"))},
+		{"AKS releases 500", "aks_releases:Azure/AKS", on("/repos/Azure/AKS/releases", status(500)), false},
+		// GitHub's rate limit is the client's, not one endpoint's: every GitHub source stops.
+		{"GitHub 403 rate limit", "github", on("/api/v3/",
+			status(403, "X-RateLimit-Remaining", "0", "X-RateLimit-Limit", "60", "X-RateLimit-Reset", strconv.FormatInt(resetAt, 10))), false},
+		{"AKS releases 429 Retry-After", "aks_releases:Azure/AKS", on("/repos/Azure/AKS/releases", status(429, "Retry-After", "60")), false},
+		{"AKS releases malformed JSON", "aks_releases:Azure/AKS", on("/repos/Azure/AKS/releases", body("application/json", `[{"tag_name": `)), false},
+		{"family listing 502", "vhd_notes:AKSFlatcar/gen2", on("/contents/vhdbuilder/release-notes/AKSFlatcar/gen2", status(502)), false},
+		{"family listing truncated", "vhd_notes:AKSFlatcar/gen2", on("/contents/vhdbuilder/release-notes/AKSFlatcar/gen2", truncated), false},
+		{"family listing connection reset", "vhd_notes:AKSFlatcar/gen2", on("/contents/vhdbuilder/release-notes/AKSFlatcar/gen2", reset), false},
+		{"family listing empty 200", "vhd_notes:AKSFlatcar/gen2", on("/contents/vhdbuilder/release-notes/AKSFlatcar/gen2", body("application/json", "")), false},
+		{"note 503", "vhd_notes:AKSFlatcar/gen2", on("/AKSFlatcar/gen2/202605.27.0.txt", status(503)), false},
+		{"note garbage", "vhd_notes:AKSFlatcar/gen2", on("/AKSFlatcar/gen2/202605.27.0.txt", body("text/plain", "<html>not a note</html>")), false},
 		{"note far too large", "vhd_notes:AKSUbuntu/gen2/2404containerd", on("/2404containerd/202605.27.0.txt",
-			body("text/plain", strings.Repeat("x", 3<<20)))},
-		{"feed 500", "flatcar:alpha", on("/releases-alpha.xml", status(500))},
-		{"feed HTML page", "flatcar:beta", on("/releases-beta.xml", body("text/html", "<!doctype html><title>maintenance</title>"))},
-		{"feed cut XML", "flatcar:stable", on("/releases-stable.xml", body("application/atom+xml", `<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><entry><title>4593.2.1`))},
-		{"feed reset", "flatcar:lts", on("/releases-lts.xml", reset)},
+			body("text/plain", strings.Repeat("x", 3<<20))), false},
+		{"feed 500", "flatcar:alpha", on("/releases-alpha.xml", status(500)), false},
+		{"feed HTML page", "flatcar:beta", on("/releases-beta.xml", body("text/html", "<!doctype html><title>maintenance</title>")), false},
+		{"feed cut XML", "flatcar:stable", on("/releases-stable.xml", body("application/atom+xml", `<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><entry><title>4593.2.1`)), false},
+		{"feed reset", "flatcar:lts", on("/releases-lts.xml", reset), false},
+		{"JSON 503", "flatcar:alpha", on("/releases-alpha.json", status(503)), true},
+		{"JSON cut", "flatcar:beta", on("/releases-beta.json", body("application/json", `{"4628.1.1": {"channel": "beta", "release_`)), true},
+		{"JSON empty 200", "flatcar:stable", on("/releases-stable.json", body("application/json", "")), true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -93,6 +100,9 @@ func TestSourceFaults(t *testing.T) {
 			// A cap far above any real body and far below the oversize one.
 			hc := &http.Client{Transport: &fetch.Transport{MaxBody: 2 << 20}, Timeout: 10 * time.Second}
 			rewire(t, r, hc)
+			if c.json {
+				r.tr.Flatcar = &flatcar.Source{HTTP: hc, BaseURL: r.srv.FlatcarURL(), Format: flatcar.FormatJSON}
+			}
 			r.cycle(t)
 			before := snapshot(t, r)
 
@@ -105,8 +115,12 @@ func TestSourceFaults(t *testing.T) {
 					failed = append(failed, s.Source)
 				}
 			}
-			if !slices.Equal(failed, []string{c.source}) {
-				t.Fatalf("failed sources %v, want only %s: %v", failed, c.source, rep.Sources)
+			wantFailed := []string{c.source}
+			if c.source == "github" {
+				wantFailed = []string{"aks_releases:Azure/AKS", "vhd_notes:AKSFlatcar/gen2", "vhd_notes:AKSUbuntu/gen2/2404containerd"}
+			}
+			if !slices.Equal(failed, wantFailed) {
+				t.Fatalf("failed sources %v, want only %v: %v", failed, wantFailed, rep.Sources)
 			}
 			for _, k := range during {
 				if !slices.Contains(want, k) {
@@ -121,6 +135,9 @@ func TestSourceFaults(t *testing.T) {
 			}
 
 			r.srv.SetFault(nil)
+			if c.source == "github" {
+				time.Sleep(time.Until(time.Unix(resetAt+1, 0)))
+			}
 			_, lifted := r.cycle(t)
 			got := slices.Concat(during, lifted)
 			slices.Sort(got)
