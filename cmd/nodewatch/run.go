@@ -66,16 +66,7 @@ func (a *app) daemon(ctx context.Context, cfg *config.Config, sched cron.Schedul
 	if err != nil {
 		return &exitError{exitUsage, fmt.Errorf("http.listen: %w", err)}
 	}
-	srv := &http.Server{
-		Handler: web.New(web.Options{Store: db, Metrics: metrics, MaxCycleAge: 3 * interval(sched), Version: version}),
-		// Timeouts so that slow or idle clients cannot hold connections.
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := newHTTPServer(web.New(web.Options{Store: db, Metrics: metrics, MaxCycleAge: 3 * interval(sched), Version: version}), log)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server", "err", err)
@@ -144,6 +135,20 @@ func (a *app) daemon(ctx context.Context, cfg *config.Config, sched cron.Schedul
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// newHTTPServer bounds what a client may take: slow or idle clients cannot hold
+// connections, nor large headers memory.
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 }
 
 // interval is the time between two runs of the schedule, for /readyz's idea of recent.
