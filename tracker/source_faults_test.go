@@ -50,6 +50,9 @@ func truncated(w http.ResponseWriter) {
 	w.Write([]byte(`[{"name":"202605.27.0.txt"`))
 }
 
+// stall answers later than the client waits.
+func stall(http.ResponseWriter) { time.Sleep(1500 * time.Millisecond) }
+
 // reset drops the connection without an answer: net/http closes it when a handler
 // panics with ErrAbortHandler.
 func reset(http.ResponseWriter) { panic(http.ErrAbortHandler) }
@@ -90,6 +93,7 @@ func TestSourceFaults(t *testing.T) {
 		{"feed HTML page", "flatcar:beta", on("/releases-beta.xml", body("text/html", "<!doctype html><title>maintenance</title>")), false},
 		{"feed cut XML", "flatcar:stable", on("/releases-stable.xml", body("application/atom+xml", `<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><entry><title>4593.2.1`)), false},
 		{"feed reset", "flatcar:lts", on("/releases-lts.xml", reset), false},
+		{"feed stalls past the client's timeout", "flatcar:lts", on("/releases-lts.xml", stall), false},
 		{"JSON 503", "flatcar:alpha", on("/releases-alpha.json", status(503)), true},
 		{"JSON cut", "flatcar:beta", on("/releases-beta.json", body("application/json", `{"4628.1.1": {"channel": "beta", "release_`)), true},
 		{"JSON empty 200", "flatcar:stable", on("/releases-stable.json", body("application/json", "")), true},
@@ -98,7 +102,7 @@ func TestSourceFaults(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			r := newRig(t, "2026-04-30", tracker.FirstRunSilent, "AKSFlatcar/gen2", "AKSUbuntu/gen2/2404containerd")
 			// A cap far above any real body and far below the oversize one.
-			hc := &http.Client{Transport: &fetch.Transport{MaxBody: 2 << 20}, Timeout: 10 * time.Second}
+			hc := &http.Client{Transport: &fetch.Transport{MaxBody: 2 << 20}, Timeout: time.Second}
 			rewire(t, r, hc)
 			if c.json {
 				r.tr.Flatcar = &flatcar.Source{HTTP: hc, BaseURL: r.srv.FlatcarURL(), Format: flatcar.FormatJSON}
