@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -16,11 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nodewatch/nodewatch/storage"
 	"github.com/nodewatch/nodewatch/tracker"
-	"github.com/nodewatch/nodewatch/tracker/fetch"
-	"github.com/nodewatch/nodewatch/tracker/flatcar"
-	ghsource "github.com/nodewatch/nodewatch/tracker/github"
 	"github.com/nodewatch/nodewatch/tracker/trackertest"
 	"github.com/nodewatch/nodewatch/tracker/upstreamtest"
 )
@@ -37,37 +32,11 @@ var labels = []string{"nodewatch", "aks"}
 // messages of the May cycle by event key.
 func realMessages(t *testing.T) map[string]tracker.Message {
 	t.Helper()
-	srv, err := upstreamtest.New(trackertest.World(t, "2026-04-30"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	db, err := storage.Open(filepath.Join(t.TempDir(), "nodewatch.db"), storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	hc := &http.Client{Transport: &fetch.Transport{}}
-	gh, err := ghsource.New(hc, srv.GitHubAPIURL(), "", ghsource.NotesLocation{Repo: "Azure/AgentBaker", Ref: "master", Path: "vhdbuilder/release-notes"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := &tracker.Tracker{
-		Store: db, Notes: gh, AKS: gh, Flatcar: &flatcar.Source{HTTP: hc, BaseURL: srv.FlatcarURL(), Format: flatcar.FormatFeed},
-		Families: []string{"AKSFlatcar/gen2", "AKSFlatcar/gen2arm64", "AKSAzureLinuxV3/gen2", "AKSUbuntu/gen2/2404containerd"},
-		AKSRepo:  "Azure/AKS", Channels: []string{"alpha", "beta", "stable", "lts"}, FirstRun: tracker.FirstRunSilent, NoteFetches: 8,
-	}
-	if _, _, err := tr.Cycle(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.SetWorld(trackertest.World(t, "2026-05-31")); err != nil {
-		t.Fatal(err)
-	}
-	_, events, err := tr.Cycle(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	msgs, err := tracker.Messages(db, events)
+	r := trackertest.NewRig(t, "2026-04-30", tracker.FirstRunSilent)
+	r.Cycle(t)
+	r.Move(t, "2026-05-31")
+	_, events := r.Cycle(t)
+	msgs, err := tracker.Messages(r.DB, events)
 	if err != nil {
 		t.Fatal(err)
 	}
