@@ -20,8 +20,12 @@ test:
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 
+# The end-to-end ones run a fixed number of times, for medians: five cold backfills at full
+# scale, ten idle daemon cycles.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) test -run '^$$' -bench . -benchmem -skip 'FullScale|DaemonIdle' ./...
+	$(GO) test -run '^$$' -bench DaemonIdle -benchtime 10x ./cmd/nodewatch
+	$(GO) test -run '^$$' -bench FullScale -benchtime 5x ./bench
 
 # Every parser of upstream input, fuzzed briefly; each prints how many inputs it tried.
 FUZZTIME ?= 8s
