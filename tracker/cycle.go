@@ -37,8 +37,11 @@ type Tracker struct {
 	Router *Router
 	// NoteFetches bounds the notes downloaded at once across all families.
 	NoteFetches int
-	Now         func() time.Time
-	Log         *slog.Logger
+	// AKSRescan is how often every page of the AKS releases is read again, for edits of
+	// older releases; between, page 1 alone tells of new ones. 0 means DefaultAKSRescan.
+	AKSRescan time.Duration
+	Now       func() time.Time
+	Log       *slog.Logger
 }
 
 func (t *Tracker) now() time.Time {
@@ -48,6 +51,16 @@ func (t *Tracker) now() time.Time {
 	}
 	// Every time nodewatch prints is UTC RFC 3339 to the second.
 	return now().UTC().Truncate(time.Second)
+}
+
+// DefaultAKSRescan is how often every page of the AKS releases is read by default.
+const DefaultAKSRescan = 24 * time.Hour
+
+func (t *Tracker) aksRescan() time.Duration {
+	if t.AKSRescan > 0 {
+		return t.AKSRescan
+	}
+	return DefaultAKSRescan
 }
 
 func (t *Tracker) logger() *slog.Logger {
@@ -61,7 +74,7 @@ func (t *Tracker) logger() *slog.Logger {
 // its report and keeps what it stored before; the others proceed. The error is non-nil
 // only when the store itself fails.
 func (t *Tracker) Cycle(ctx context.Context) (CycleReport, []Event, error) {
-	start := time.Now()
+	run := &cycleRun{t: t, start: time.Now()}
 	rep := CycleReport{Started: t.now()}
 	type job struct {
 		source string
@@ -72,11 +85,9 @@ func (t *Tracker) Cycle(ctx context.Context) (CycleReport, []Event, error) {
 		jobs = append(jobs, job{"aks_releases:" + t.AKSRepo, t.readAKS})
 	}
 	if t.Notes != nil {
-		for _, f := range t.Families {
-			jobs = append(jobs, job{"vhd_notes:" + f, func(ctx context.Context, sr *SourceReport) (Batch, error) {
-				return t.readFamily(ctx, f, sr)
-			}})
-		}
+		jobs = append(jobs, job{"vhd_notes", func(ctx context.Context, sr *SourceReport) (Batch, error) {
+			return t.readNotes(ctx, run, sr)
+		}})
 	}
 	if t.Flatcar != nil {
 		for _, ch := range t.Channels {
@@ -86,17 +97,11 @@ func (t *Tracker) Cycle(ctx context.Context) (CycleReport, []Event, error) {
 		}
 	}
 
-	fetches := max(t.NoteFetches, 1)
-	notesSem := make(chan struct{}, fetches)
+	notesSem := make(chan struct{}, max(t.NoteFetches, 1))
 	ctx = context.WithValue(ctx, semKey{}, notesSem)
 
 	reports := make([]SourceReport, len(jobs))
-	var (
-		mu       sync.Mutex
-		events   []Event
-		storeErr error
-		wg       sync.WaitGroup
-	)
+	var wg sync.WaitGroup
 	// A few sources at once: listings are cheap, and notes are bounded by notesSem.
 	sourceSem := make(chan struct{}, 4)
 	for i, j := range jobs {
@@ -107,45 +112,81 @@ func (t *Tracker) Cycle(ctx context.Context) (CycleReport, []Event, error) {
 			defer func() { <-sourceSem }()
 			sr := &reports[i]
 			sr.Source = j.source
-			var c RequestCounter
-			b, err := j.run(WithRequestCounter(ctx, &c), sr)
-			sr.Requests, sr.NotModified, sr.FailedRequests = int(c.Requests.Load()), int(c.NotModified.Load()), int(c.Failed.Load())
-			sr.BodyBytes = c.BodyBytes.Load()
-			if err != nil {
-				sr.Errors = append(sr.Errors, err.Error())
-			}
-			if t.Router != nil && len(b.Events) > 0 {
-				facts, err := t.routeFacts(b)
-				if err != nil {
-					sr.Errors = append(sr.Errors, err.Error())
-				}
-				b.Deliveries = t.Router.Deliveries(b.Events, facts, start.UTC().Format(time.RFC3339Nano), t.now())
-			}
-			// Apply is atomic per source: a crash keeps a source's batch whole or not at all.
-			newEvents, err := t.Store.Apply(ctx, b)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				storeErr = errors.Join(storeErr, fmt.Errorf("storing %s: %w", j.source, err))
-				return
-			}
-			sr.Events = len(newEvents)
-			events = append(events, newEvents...)
-			t.logger().Debug("source read", "source", sr.Source, "requests", sr.Requests, "not_modified", sr.NotModified,
-				"new", sr.NewItems, "updated", sr.UpdatedItems, "events", sr.Events, "errors", len(sr.Errors))
+			run.read(ctx, sr, func(ctx context.Context) (Batch, error) { return j.run(ctx, sr) })
 		}()
 	}
 	wg.Wait()
-	rep.Sources = reports
+	rep.Sources = append(reports, run.familyReports()...)
 	rep.Finished = t.now()
-	rep.DurationMS = time.Since(start).Milliseconds()
-	if storeErr != nil {
-		return rep, events, storeErr
+	rep.DurationMS = time.Since(run.start).Milliseconds()
+	if run.storeErr != nil {
+		return rep, run.events, run.storeErr
 	}
 	if err := t.Store.RecordCycle(ctx, rep); err != nil {
-		return rep, events, fmt.Errorf("recording the cycle: %w", err)
+		return rep, run.events, fmt.Errorf("recording the cycle: %w", err)
 	}
-	return rep, events, nil
+	return rep, run.events, nil
+}
+
+// cycleRun collects what the sources of one cycle stored: the events new to the store,
+// the first store error, and the reports of the families read.
+type cycleRun struct {
+	t        *Tracker
+	start    time.Time
+	mu       sync.Mutex
+	events   []Event
+	storeErr error
+	families []SourceReport
+}
+
+// read runs one read that counts its requests into sr, then routes and stores its batch.
+// It reports whether the batch was stored.
+func (r *cycleRun) read(ctx context.Context, sr *SourceReport, read func(ctx context.Context) (Batch, error)) bool {
+	var c RequestCounter
+	b, err := read(WithRequestCounter(ctx, &c))
+	sr.Requests, sr.NotModified, sr.FailedRequests = int(c.Requests.Load()), int(c.NotModified.Load()), int(c.Failed.Load())
+	sr.BodyBytes = c.BodyBytes.Load()
+	if err != nil {
+		sr.Errors = append(sr.Errors, err.Error())
+	}
+	return r.apply(ctx, b, sr)
+}
+
+// apply routes a batch's events and stores it in one transaction: a crash keeps a
+// source's (or a family's) batch whole or not at all.
+func (r *cycleRun) apply(ctx context.Context, b Batch, sr *SourceReport) bool {
+	t := r.t
+	if t.Router != nil && len(b.Events) > 0 {
+		facts, err := t.routeFacts(b)
+		if err != nil {
+			sr.Errors = append(sr.Errors, err.Error())
+		}
+		b.Deliveries = t.Router.Deliveries(b.Events, facts, r.start.UTC().Format(time.RFC3339Nano), t.now())
+	}
+	newEvents, err := t.Store.Apply(ctx, b)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		r.storeErr = errors.Join(r.storeErr, fmt.Errorf("storing %s: %w", sr.Source, err))
+		return false
+	}
+	sr.Events = len(newEvents)
+	r.events = append(r.events, newEvents...)
+	t.logger().Debug("source read", "source", sr.Source, "requests", sr.Requests, "not_modified", sr.NotModified,
+		"new", sr.NewItems, "updated", sr.UpdatedItems, "events", sr.Events, "errors", len(sr.Errors))
+	return true
+}
+
+// addFamilyReport keeps the report of one family that had something to read.
+func (r *cycleRun) addFamilyReport(sr SourceReport) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.families = append(r.families, sr)
+}
+
+func (r *cycleRun) familyReports() []SourceReport {
+	slices.SortFunc(r.families, func(a, b SourceReport) int { return strings.Compare(a.Source, b.Source) })
+	return r.families
 }
 
 type semKey struct{}
@@ -256,129 +297,6 @@ func (t *Tracker) finish(b *Batch, sr *SourceReport, lk *lookup, scope string, k
 	}
 }
 
-func (t *Tracker) readFamily(ctx context.Context, family string, sr *SourceReport) (Batch, error) {
-	var b Batch
-	scope := ScopeKey(EventNodeImage, family)
-	seeded, err := t.Store.Seeded(scope)
-	if err != nil {
-		return b, err
-	}
-	lk := newLookup(t.Store)
-	listing, err := t.Notes.ListFamily(ctx, family, lk.get)
-	if err != nil {
-		return b, err
-	}
-	if listing.NotModified {
-		return b, nil
-	}
-	stored, err := t.Store.Images(family)
-	if err != nil {
-		return b, err
-	}
-	have := make(map[string]NodeImage, len(stored))
-	for _, im := range stored {
-		have[im.Version] = im
-	}
-
-	var todo []NoteEntry
-	var imageLists []NoteEntry
-	newest := ""
-	for _, e := range listing.Entries {
-		if strings.HasSuffix(e.Name, "-image-list.json") {
-			imageLists = append(imageLists, e)
-		}
-		if e.Version == "" {
-			continue
-		}
-		if newest == "" || CompareImageVersions(e.Version, newest) > 0 {
-			newest = e.Version
-		}
-		if old, ok := have[e.Version]; ok && old.NotesSHA == e.SHA {
-			continue
-		}
-		todo = append(todo, e)
-	}
-	for _, im := range stored {
-		if newest == "" || CompareImageVersions(im.Version, newest) > 0 {
-			newest = im.Version
-		}
-	}
-
-	notes, errs := t.fetchNotes(ctx, todo)
-	now := t.now()
-	var isNew []string
-	for i, e := range todo {
-		if errs[i] != nil {
-			sr.Errors = append(sr.Errors, errs[i].Error())
-			continue
-		}
-		n := notes[i]
-		im := NodeImage{
-			Family: family, Version: e.Version, OS: n.OS, Kernel: n.Kernel, BuildTime: n.BuildTime.UTC(),
-			BuildID: n.BuildID, Commit: n.Commit, Components: n.Components, NotesURL: e.HTMLURL, NotesSHA: e.SHA,
-			FirstSeen: now, UpdatedAt: now,
-		}
-		if old, ok := have[e.Version]; ok {
-			im.SKU, im.FirstSeen = old.SKU, old.FirstSeen
-			sr.UpdatedItems++
-		} else {
-			isNew = append(isNew, e.Version)
-			sr.NewItems++
-		}
-		b.Images = append(b.Images, im)
-	}
-
-	skuKey := "sku:" + family
-	sku, err := t.Store.Meta(skuKey)
-	if err != nil {
-		return b, err
-	}
-	if sku == "" && len(imageLists) > 0 {
-		// Any image list names the family's sku; the newest is the likeliest to exist.
-		e := imageLists[len(imageLists)-1]
-		if s, err := t.Notes.FetchSKU(ctx, e); err != nil {
-			sr.Errors = append(sr.Errors, err.Error())
-		} else if s != "" {
-			sku = s
-			b.Meta = map[string]string{skuKey: s}
-		}
-	}
-	for i := range b.Images {
-		b.Images[i].SKU = sku
-	}
-
-	slices.SortFunc(isNew, CompareImageVersions)
-	t.finish(&b, sr, lk, scope, EventNodeImage, family, seeded, isNew, newest, listing.URL, listing.Validator)
-	return b, nil
-}
-
-// fetchNotes downloads and parses notes concurrently, bounded across all families.
-func (t *Tracker) fetchNotes(ctx context.Context, todo []NoteEntry) ([]VHDNotes, []error) {
-	notes := make([]VHDNotes, len(todo))
-	errs := make([]error, len(todo))
-	sem, _ := ctx.Value(semKey{}).(chan struct{})
-	if sem == nil {
-		sem = make(chan struct{}, 1)
-	}
-	var wg sync.WaitGroup
-	for i, e := range todo {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				errs[i] = fmt.Errorf("%s: %w", e.Path, ctx.Err())
-				return
-			}
-			defer func() { <-sem }()
-			notes[i], errs[i] = t.Notes.FetchNote(ctx, e)
-		}()
-	}
-	wg.Wait()
-	return notes, errs
-}
-
 func (t *Tracker) readChannel(ctx context.Context, channel string, sr *SourceReport) (Batch, error) {
 	var b Batch
 	scope := ScopeKey(EventFlatcarRelease, channel)
@@ -451,16 +369,39 @@ func (t *Tracker) readAKS(ctx context.Context, sr *SourceReport) (Batch, error) 
 		return b, err
 	}
 	lk := newLookup(t.Store)
-	pages, err := t.AKS.Releases(ctx, repo, lk.get)
+	fullKey := "full_pass:" + scope
+	last, err := t.Store.Meta(fullKey)
 	if err != nil {
 		return b, err
+	}
+	// Page 1 answers for new releases; a full pass now and then, for edits of older ones.
+	lastFull, _ := time.Parse(time.RFC3339, last)
+	full := !seeded || t.now().Sub(lastFull) >= t.aksRescan()
+	var stored []AKSRelease
+	var loadErr error
+	loaded := false
+	load := func() {
+		if !loaded {
+			stored, loadErr = t.Store.AKSReleases(repo)
+			loaded = true
+		}
+	}
+	known := func(tag string) bool {
+		load()
+		return slices.ContainsFunc(stored, func(r AKSRelease) bool { return r.Tag == tag })
+	}
+	pages, err := t.AKS.Releases(ctx, repo, lk.get, ReleaseQuery{Full: full, Known: known})
+	if err != nil {
+		return b, err
+	}
+	if full {
+		b.Meta = map[string]string{fullKey: t.now().Format(time.RFC3339)}
 	}
 	if pages.NotModified {
 		return b, nil
 	}
-	stored, err := t.Store.AKSReleases(repo)
-	if err != nil {
-		return b, err
+	if load(); loadErr != nil {
+		return b, loadErr
 	}
 	have := make(map[string]AKSRelease, len(stored))
 	var newestAt time.Time

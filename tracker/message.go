@@ -14,6 +14,8 @@ type Message struct {
 	Image   *ImageView      `json:"image,omitempty"`
 	Flatcar *FlatcarRelease `json:"flatcar,omitempty"`
 	AKS     *AKSRelease     `json:"aks,omitempty"`
+	// Family is the family a family_added or family_quiet event is about.
+	Family *FamilyStatus `json:"family,omitempty"`
 }
 
 // Notification is what one notifier is asked to deliver at once: one event's message, or
@@ -48,10 +50,25 @@ func (e *NotifyError) Unwrap() error { return e.Err }
 // Messages resolves events against the store.
 func Messages(s Store, events []Event) ([]Message, error) {
 	var views map[string]ImageView
+	var families map[string]FamilyStatus
 	out := make([]Message, 0, len(events))
 	for _, e := range events {
 		m := Message{Event: e}
 		switch e.Kind {
+		case EventFamilyAdded, EventFamilyQuiet:
+			if families == nil {
+				images, err := s.Images("")
+				if err != nil {
+					return nil, err
+				}
+				families = map[string]FamilyStatus{}
+				for _, f := range FamilyStatuses(images) {
+					families[f.Family] = f
+				}
+			}
+			if f, ok := families[e.Subject]; ok {
+				m.Family = &f
+			}
 		case EventNodeImage:
 			if views == nil {
 				images, err := s.Images("")
@@ -101,6 +118,16 @@ func (m Message) Summary() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s %s", m.Event.Kind, m.Event.Subject, m.Event.Version)
 	switch {
+	case m.Family != nil && m.Event.Kind == EventFamilyAdded:
+		f := m.Family
+		fmt.Fprintf(&b, ": a new %s family; newest image %s", f.OSLine, f.Newest)
+		if f.NodeImageVersion != "" {
+			fmt.Fprintf(&b, " (%s)", f.NodeImageVersion)
+		}
+		fmt.Fprintf(&b, ", %s %s, kernel %s; %s", f.OSName, deref(f.OSVersion, "(version unknown)"), deref(f.Kernel, "none"), f.NotesURL)
+	case m.Family != nil && m.Event.Kind == EventFamilyQuiet:
+		f := m.Family
+		fmt.Fprintf(&b, ": %s", f.QuietText())
 	case m.Image != nil:
 		im := m.Image
 		fmt.Fprintf(&b, ": %s %s, kernel %s", im.OS.Name, deref(im.OS.Version, "(version unknown)"), deref(im.Kernel, "none"))

@@ -1,6 +1,7 @@
 package tracker
 
 import (
+	"slices"
 	"strings"
 )
 
@@ -71,6 +72,9 @@ func FilterImages(views []ImageView, f ImageFilter) []ImageView {
 
 // Found is everything of one version: `show` prints it.
 type Found struct {
+	// Name is the AKS node image name the query was, taken apart and resolved; nil for
+	// a plain version or tag.
+	Name    *NameMatch       `json:"name,omitempty"`
 	Images  []ImageView      `json:"images"`
 	Flatcar []FlatcarRelease `json:"flatcar"`
 	AKS     []AKSRelease     `json:"aks"`
@@ -80,9 +84,11 @@ type Found struct {
 func (f Found) Empty() bool { return len(f.Images)+len(f.Flatcar)+len(f.AKS) == 0 }
 
 // Show finds every node image, Flatcar release or AKS release of a version. It takes a
-// plain version (202605.27.0, 4694.0.0, an AKS tag), or a node image version exactly as
-// `az aks nodepool list` prints it (AKSFlatcar-flatcargen2-202508.06.0). AKS releases
-// that name the image version are listed too: they are how it rolled out.
+// plain version (202605.27.0, 4694.0.0, an AKS tag), or a node image name as
+// `az aks nodepool list` prints it and the node label carries it, in every real form
+// (see ParseNodeImageName): then only the families of that OS and sku answer, and a
+// name no family publishes now is said to be such, never matched to another family.
+// AKS releases that name the image version are listed too: they are how it rolled out.
 func Show(s Store, query string) (Found, error) {
 	found := Found{Images: []ImageView{}, Flatcar: []FlatcarRelease{}, AKS: []AKSRelease{}}
 	images, err := s.Images("")
@@ -93,22 +99,26 @@ func Show(s Store, query string) (Found, error) {
 	if err != nil {
 		return found, err
 	}
-	// AKSFlatcar-flatcargen2-202508.06.0: the family's top directory, its sku, the version.
-	version, top := query, ""
-	if parts := strings.Split(query, "-"); len(parts) >= 3 && strings.HasPrefix(query, "AKS") {
-		version, top = parts[len(parts)-1], parts[0]
+	version := query
+	var families []string
+	if strings.HasPrefix(query, "AKS") {
+		n, err := ParseNodeImageName(query)
+		if err != nil {
+			return found, err
+		}
+		m := ResolveName(n, FamilySKUs(images))
+		found.Name, version, families = &m, n.Version, m.Families
 	}
-	for _, v := range LinkImages(images, releases) {
-		named := v.NodeImageVersion != "" && v.NodeImageVersion == query
-		// Before the family's sku is known, the top directory and the version must do.
-		unnamed := v.NodeImageVersion == "" && top != "" && strings.HasPrefix(v.Family, top+"/") && v.Version == version
-		if v.Version == query || named || unnamed {
+	for _, v := range ListImages(images, releases) {
+		if v.Version == version && (found.Name == nil || slices.Contains(families, v.Family)) {
 			found.Images = append(found.Images, v)
 		}
 	}
-	for _, r := range releases {
-		if r.Version == query {
-			found.Flatcar = append(found.Flatcar, r)
+	if found.Name == nil {
+		for _, r := range releases {
+			if r.Version == query {
+				found.Flatcar = append(found.Flatcar, r)
+			}
 		}
 	}
 	aks, err := s.AKSReleases("")
@@ -116,13 +126,24 @@ func Show(s Store, query string) (Found, error) {
 		return found, err
 	}
 	for _, r := range aks {
-		named := r.Tag == query
+		named := found.Name == nil && r.Tag == query
 		for _, n := range r.NodeImages {
-			named = named || n.Version == version
+			named = named || n.Version == version && (found.Name == nil || len(families) > 0)
 		}
 		if named {
 			found.AKS = append(found.AKS, r)
 		}
 	}
 	return found, nil
+}
+
+// FamilySKUs maps every family of images to its sku ("" while unknown).
+func FamilySKUs(images []NodeImage) map[string]string {
+	skus := map[string]string{}
+	for _, im := range images {
+		if skus[im.Family] == "" {
+			skus[im.Family] = im.SKU
+		}
+	}
+	return skus
 }

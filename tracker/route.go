@@ -21,6 +21,11 @@ type Route struct {
 	Digest   bool // one notification per cycle listing everything matched
 }
 
+// isFamilyEvent reports whether an event's subject is a family.
+func isFamilyEvent(k EventKind) bool {
+	return k == EventNodeImage || k == EventFamilyAdded || k == EventFamilyQuiet
+}
+
 // RouteFacts are what routes look at besides the event itself.
 type RouteFacts struct {
 	Kernel  string // the image's kernel, or the Flatcar release's
@@ -32,7 +37,7 @@ func (r Route) Match(e Event, f RouteFacts) bool {
 	if len(r.Events) > 0 && !slices.Contains(r.Events, e.Kind) {
 		return false
 	}
-	if len(r.Families) > 0 && (e.Kind != EventNodeImage || !slices.ContainsFunc(r.Families, func(g string) bool { return MatchFamily(g, e.Subject) })) {
+	if len(r.Families) > 0 && (!isFamilyEvent(e.Kind) || !slices.ContainsFunc(r.Families, func(g string) bool { return MatchFamily(g, e.Subject) })) {
 		return false
 	}
 	if len(r.Channels) > 0 && (e.Kind != EventFlatcarRelease || !slices.Contains(r.Channels, e.Subject)) {

@@ -81,10 +81,13 @@ func TestSourceFaults(t *testing.T) {
 			status(403, "X-RateLimit-Remaining", "0", "X-RateLimit-Limit", "60", "X-RateLimit-Reset", strconv.FormatInt(resetAt, 10))), false},
 		{"AKS releases 429 Retry-After", "aks_releases:Azure/AKS", on("/repos/Azure/AKS/releases", status(429, "Retry-After", "60")), false},
 		{"AKS releases malformed JSON", "aks_releases:Azure/AKS", on("/repos/Azure/AKS/releases", body("application/json", `[{"tag_name": `)), false},
-		{"family listing 502", "vhd_notes:AKSFlatcar/gen2", on("/contents/vhdbuilder/release-notes/AKSFlatcar/gen2", status(502)), false},
-		{"family listing truncated", "vhd_notes:AKSFlatcar/gen2", on("/contents/vhdbuilder/release-notes/AKSFlatcar/gen2", truncated), false},
-		{"family listing connection reset", "vhd_notes:AKSFlatcar/gen2", on("/contents/vhdbuilder/release-notes/AKSFlatcar/gen2", reset), false},
-		{"family listing empty 200", "vhd_notes:AKSFlatcar/gen2", on("/contents/vhdbuilder/release-notes/AKSFlatcar/gen2", body("application/json", "")), false},
+		{"notes commit 502", "vhd_notes", on("/repos/Azure/AgentBaker/commits", status(502)), false},
+		{"notes commit list empty", "vhd_notes", on("/repos/Azure/AgentBaker/commits", body("application/json", "[]")), false},
+		{"notes tree cut", "vhd_notes", on("/repos/Azure/AgentBaker/git/trees/", truncated), false},
+		{"notes tree connection reset", "vhd_notes", on("/repos/Azure/AgentBaker/git/trees/", reset), false},
+		{"notes tree empty 200", "vhd_notes", on("/repos/Azure/AgentBaker/git/trees/", body("application/json", "")), false},
+		{"notes tree malformed", "vhd_notes", on("/repos/Azure/AgentBaker/git/trees/", body("application/json",
+			`{"sha":"0a1b","tree":[{"path":"","mode":"100644","type":"blob","sha":""}],"truncated":false}`)), false},
 		{"note 503", "vhd_notes:AKSFlatcar/gen2", on("/AKSFlatcar/gen2/202605.27.0.txt", status(503)), false},
 		{"note garbage", "vhd_notes:AKSFlatcar/gen2", on("/AKSFlatcar/gen2/202605.27.0.txt", body("text/plain", "<html>not a note</html>")), false},
 		{"note far too large", "vhd_notes:AKSUbuntu/gen2/2404containerd", on("/2404containerd/202605.27.0.txt",
@@ -121,7 +124,7 @@ func TestSourceFaults(t *testing.T) {
 			}
 			wantFailed := []string{c.source}
 			if c.source == "github" {
-				wantFailed = []string{"aks_releases:Azure/AKS", "vhd_notes:AKSFlatcar/gen2", "vhd_notes:AKSUbuntu/gen2/2404containerd"}
+				wantFailed = []string{"aks_releases:Azure/AKS", "vhd_notes"}
 			}
 			if !slices.Equal(failed, wantFailed) {
 				t.Fatalf("failed sources %v, want only %v: %v", failed, wantFailed, rep.Sources)

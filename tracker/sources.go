@@ -27,24 +27,31 @@ func RequestCounterFrom(ctx context.Context) *RequestCounter {
 	return c
 }
 
-// NoteEntry is one file of a VHD notes family directory, as the Contents API lists it.
+// NoteEntry is one file of a VHD notes family directory, as the listing gives it.
 type NoteEntry struct {
-	Name        string
-	Version     string // the image version the name gives; "" for files that are not image notes
-	Path        string
-	SHA         string // git blob SHA: changes when the file is edited in place
-	Size        int
-	DownloadURL string
-	HTMLURL     string
+	Family      string `json:"family"`
+	Name        string `json:"name"`
+	Version     string `json:"version,omitempty"` // the image version the name gives; "" for files that are not image notes
+	Path        string `json:"path"`
+	SHA         string `json:"sha"` // git blob SHA: changes when the file is edited in place
+	Size        int    `json:"size,omitempty"`
+	DownloadURL string `json:"download_url"`
+	HTMLURL     string `json:"html_url"`
 }
 
-// FamilyListing is one family directory. NotModified means the listing is the one the
-// validator was taken from, and Entries is nil.
-type FamilyListing struct {
-	URL         string
+// NotesListing is every family directory under the notes path, listed at once. A
+// family is a directory that holds `<version>.txt` image notes, named by its path below
+// the notes path (AKSUbuntu/gen2/2404containerd). NotModified means nothing under the
+// path changed since Commit, and Families is nil.
+type NotesListing struct {
+	URL         string // the request whose validator tells whether anything changed
 	NotModified bool
 	Validator   Validator
-	Entries     []NoteEntry
+	Commit      string // the newest commit that touched the path
+	Families    map[string][]NoteEntry
+	// Warnings say what the listing could not see (a tree GitHub truncated, a directory
+	// past the Contents API's 1,000 entries); the families listed are still right.
+	Warnings []string
 }
 
 // ValidatorLookup returns the stored validator of a request URL.
@@ -52,7 +59,8 @@ type ValidatorLookup func(url string) (Validator, error)
 
 // VHDNotesSource reads AgentBaker's node image notes.
 type VHDNotesSource interface {
-	ListFamily(ctx context.Context, family string, lookup ValidatorLookup) (FamilyListing, error)
+	// ListNotes lists every family, unless nothing changed since lastCommit.
+	ListNotes(ctx context.Context, lookup ValidatorLookup, lastCommit string) (NotesListing, error)
 	// FetchNote downloads and parses one `<version>.txt`; errors name the file.
 	FetchNote(ctx context.Context, e NoteEntry) (VHDNotes, error)
 	// FetchSKU reads the sku from one `*-image-list.json` of the family.
@@ -67,10 +75,19 @@ type ReleasePages struct {
 	NotModified bool // every page answered 304
 }
 
+// ReleaseQuery says how much of a release list to read. An idle cycle asks for page 1
+// only; a full pass asks every page, for edits of older releases.
+type ReleaseQuery struct {
+	Full bool
+	// Known reports whether a release is stored: without Full, the next page is read
+	// only while every release of a page is new.
+	Known func(tag string) bool
+}
+
 // AKSReleaseSource reads the GitHub releases of a repository.
 type AKSReleaseSource interface {
-	// Releases asks every page conditionally, with the validators lookup returns.
-	Releases(ctx context.Context, repo string, lookup ValidatorLookup) (ReleasePages, error)
+	// Releases asks pages conditionally, with the validators lookup returns.
+	Releases(ctx context.Context, repo string, lookup ValidatorLookup, q ReleaseQuery) (ReleasePages, error)
 }
 
 // ChannelFeed is one Flatcar channel read: its releases, the entries that could not be

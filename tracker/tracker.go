@@ -18,7 +18,14 @@ const (
 	EventNodeImage      EventKind = "node_image"
 	EventFlatcarRelease EventKind = "flatcar_release"
 	EventAKSRelease     EventKind = "aks_release"
+	// EventFamilyAdded: a family directory appeared upstream after the first listing.
+	EventFamilyAdded EventKind = "family_added"
+	// EventFamilyQuiet: a family fell silent (see FamilyStatus.Quiet).
+	EventFamilyQuiet EventKind = "family_quiet"
 )
+
+// EventKinds is every kind, in the order people read about them.
+var EventKinds = []EventKind{EventNodeImage, EventFlatcarRelease, EventAKSRelease, EventFamilyAdded, EventFamilyQuiet}
 
 // OS is what a node image's notes say about its operating system. Version is nil where
 // the notes do not say (older Linux notes carry no os-release block).
@@ -199,6 +206,8 @@ type SourceReport struct {
 	UpdatedItems   int      `json:"updated_items"`
 	Events         int      `json:"events"`
 	Errors         []string `json:"errors,omitempty"`
+	// Warnings are what a source could not see without failing (a truncated tree).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Failed reports whether the source had any error.

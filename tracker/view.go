@@ -12,8 +12,8 @@ import (
 // the feeds is linked as soon as the release is stored.
 type ImageView struct {
 	Family string `json:"family"`
-	// NodeImageVersion is the name `az aks nodepool list` prints (AKSFlatcar-flatcargen2-202508.06.0),
-	// known once the family's sku is.
+	// NodeImageVersion is the name `az aks nodepool list` prints (AKSFlatcar-flatcargen2-202508.06.0,
+	// AKSAzureLinux-V3gen2-202609.15.0), known once the family's sku is (see NodeImageVersion).
 	NodeImageVersion string       `json:"node_image_version,omitempty"`
 	Version          string       `json:"version"`
 	OS               OS           `json:"os"`
@@ -24,6 +24,29 @@ type ImageView struct {
 	NotesURL         string       `json:"notes_url"`
 	Previous         *string      `json:"previous"`
 	Changes          []Change     `json:"changes"`
+	// FamilyQuiet is set on the images of a family that fell quiet (see FamilyStatus).
+	FamilyQuiet *QuietMark `json:"family_quiet,omitempty"`
+}
+
+// QuietMark says that an image's family fell quiet: its last image, and how long ago.
+type QuietMark struct {
+	Newest    string    `json:"newest"`
+	NewestDay time.Time `json:"newest_day"`
+	DaysQuiet int       `json:"days_quiet"`
+}
+
+// ListImages links every image and marks the images of quiet families: what `images`
+// and /api/v1/images print.
+func ListImages(images []NodeImage, releases []FlatcarRelease) []ImageView {
+	views := LinkImages(images, releases)
+	quiet := map[string]*QuietMark{}
+	for _, f := range QuietFamilies(FamilyStatuses(images)) {
+		quiet[f.Family] = &QuietMark{Newest: f.Newest, NewestDay: f.NewestDay, DaysQuiet: f.BehindDays}
+	}
+	for i := range views {
+		views[i].FamilyQuiet = quiet[views[i].Family]
+	}
+	return views
 }
 
 // FlatcarLink is the Flatcar release a Flatcar image carries. Channel, ReleasedAt and
@@ -85,10 +108,7 @@ func LinkImages(images []NodeImage, releases []FlatcarRelease) []ImageView {
 			Family: im.Family, Version: im.Version, OS: im.OS, FirstSeen: im.FirstSeen,
 			NotesURL: im.NotesURL, Changes: []Change{},
 		}
-		if im.SKU != "" {
-			top, _, _ := strings.Cut(im.Family, "/")
-			v.NodeImageVersion = top + "-" + im.SKU + "-" + im.Version
-		}
+		v.NodeImageVersion = NodeImageVersion(im.Family, im.SKU, im.Version)
 		if im.Kernel != "" {
 			v.Kernel = ptr(im.Kernel)
 		}

@@ -142,7 +142,7 @@ func (a *app) imagesCmd() *cobra.Command {
 				if err != nil {
 					return nil, err
 				}
-				return tracker.FilterImages(tracker.LinkImages(images, releases), f), nil
+				return tracker.FilterImages(tracker.ListImages(images, releases), f), nil
 			})
 			if err != nil || asJSON {
 				return a.printJSON(views, err)
@@ -157,7 +157,11 @@ func (a *app) imagesCmd() *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Family, v.Version, v.OS.Name,
 					deref(v.OS.Version, "-"), deref(v.Kernel, "-"), fc, ch, v.FirstSeen.Format(time.RFC3339))
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			printQuiet(a.stdout, views)
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&f.Family, "family", "", "family glob; * matches any run of characters, / included (AKSUbuntu/*)")
@@ -165,6 +169,18 @@ func (a *app) imagesCmd() *cobra.Command {
 	cmd.Flags().StringVar(&f.OSVersion, "os-version", "", "only images with this OS version (os-release VERSION or VERSION_ID, a Flatcar version)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// printQuiet names the quiet families among views, with their last image and how long ago.
+func printQuiet(w io.Writer, views []tracker.ImageView) {
+	seen := map[string]bool{}
+	for _, v := range views {
+		if q := v.FamilyQuiet; q != nil && !seen[v.Family] {
+			seen[v.Family] = true
+			fmt.Fprintf(w, "quiet: %s: last image %s built %s, %d days before the newest image of all families\n",
+				v.Family, q.Newest, q.NewestDay.Format(time.DateOnly), q.DaysQuiet)
+		}
+	}
 }
 
 func (a *app) flatcarCmd() *cobra.Command {
@@ -230,6 +246,10 @@ func (a *app) showCmd() *cobra.Command {
 			found, err := query(a, "show/"+url.PathEscape(args[0]), func(s tracker.Store) (tracker.Found, error) {
 				return tracker.Show(s, args[0])
 			})
+			var nameErr *tracker.NameError
+			if errors.As(err, &nameErr) {
+				return &exitError{exitUsage, err}
+			}
 			if err != nil {
 				return err
 			}
@@ -240,7 +260,12 @@ func (a *app) showCmd() *cobra.Command {
 			} else {
 				printFound(a.stdout, found)
 			}
-			if found.Empty() {
+			switch {
+			case found.Empty() && found.Name != nil && found.Name.NoFamily != "":
+				return &exitError{exitUsage, fmt.Errorf("%s: %s", args[0], found.Name.NoFamily)}
+			case found.Empty() && found.Name != nil:
+				return &exitError{exitUsage, fmt.Errorf("%s: %s publish(es) no image %s", args[0], strings.Join(found.Name.Families, ", "), found.Name.Name.Version)}
+			case found.Empty():
 				return &exitError{exitUsage, fmt.Errorf("nothing of version %q is known", args[0])}
 			}
 			return nil
@@ -251,6 +276,16 @@ func (a *app) showCmd() *cobra.Command {
 }
 
 func printFound(w io.Writer, f tracker.Found) {
+	if m := f.Name; m != nil {
+		fmt.Fprintf(w, "name %s: OS %s, sku %s, image %s", m.Name.Raw, m.Name.OS, dash(m.Name.SKU), m.Name.Version)
+		if m.Name.SecurityPatch != "" {
+			fmt.Fprintf(w, ", security patches applied on %s", m.Name.SecurityPatch)
+		}
+		if len(m.Families) > 0 {
+			fmt.Fprintf(w, "\n  families:  %s", strings.Join(m.Families, ", "))
+		}
+		fmt.Fprintln(w)
+	}
 	for _, v := range f.Images {
 		fmt.Fprintf(w, "node image %s %s", v.Family, v.Version)
 		if v.NodeImageVersion != "" {
@@ -335,7 +370,14 @@ func fromAPI[T any](listen, apiPath string, locked error) (T, error) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusNotFound && strings.HasPrefix(apiPath, "show/") {
-		return v, nil // nothing of that version: the caller says so
+		// Nothing of that version (the caller says so); a name comes with why.
+		_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&v)
+		return v, nil
+	}
+	if resp.StatusCode == http.StatusBadRequest && strings.HasPrefix(apiPath, "show/") {
+		var e struct{ Error string }
+		_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&e)
+		return v, &exitError{exitUsage, errors.New(e.Error)}
 	}
 	if resp.StatusCode != http.StatusOK {
 		return v, &exitError{exitUsage, fmt.Errorf("%w, and its API at %s answered %s", locked, u, resp.Status)}

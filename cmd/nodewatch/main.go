@@ -134,12 +134,13 @@ func newTracker(cfg *config.Config, db tracker.Store, log *slog.Logger) (*tracke
 	if src.AKSReleases.Enabled || src.VHDNotes.Enabled {
 		gh, err := github.New(hc, cfg.GitHub.APIURL, cfg.GitHub.Token.Value(), github.NotesLocation{
 			Repo: src.VHDNotes.Repo, Ref: src.VHDNotes.Ref, Path: src.VHDNotes.Path,
+			RawURL: cfg.GitHub.RawURL, WebURL: cfg.GitHub.WebURL,
 		})
 		if err != nil {
 			return nil, err
 		}
 		if src.AKSReleases.Enabled {
-			t.AKS, t.AKSRepo = gh, src.AKSReleases.Repo
+			t.AKS, t.AKSRepo, t.AKSRescan = gh, src.AKSReleases.Repo, src.AKSReleases.Rescan.Duration
 		}
 		if src.VHDNotes.Enabled {
 			t.Notes, t.Families = gh, src.VHDNotes.Families

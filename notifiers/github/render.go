@@ -135,6 +135,10 @@ func headline(m tracker.Message) string {
 		return "Flatcar " + e.Version + " in " + e.Subject
 	case tracker.EventAKSRelease:
 		return "AKS release " + e.Version
+	case tracker.EventFamilyAdded:
+		return "New AKS node image family " + e.Subject
+	case tracker.EventFamilyQuiet:
+		return "AKS node image family " + e.Subject + " fell quiet at " + e.Version
 	}
 	return e.Subject + " " + e.Version
 }
@@ -188,9 +192,34 @@ func writeMessage(b *strings.Builder, m tracker.Message) {
 		writeFlatcar(b, m.Flatcar)
 	case m.AKS != nil:
 		writeAKS(b, m.AKS)
+	case m.Family != nil:
+		writeFamily(b, m.Event.Kind, m.Family)
 	default:
 		fmt.Fprintf(b, "%s: no details in nodewatch's history.\n", text(headline(m)))
 	}
+}
+
+func writeFamily(b *strings.Builder, kind tracker.EventKind, f *tracker.FamilyStatus) {
+	if kind == tracker.EventFamilyQuiet {
+		fmt.Fprintf(b, "The %s family **%s** fell quiet.\n\n", text(f.OSLine), text(f.Family))
+	} else {
+		fmt.Fprintf(b, "A new %s family appeared upstream: **%s**.\n\n", text(f.OSLine), text(f.Family))
+	}
+	os := f.OSName
+	if f.OSVersion != nil {
+		os += " " + *f.OSVersion
+	}
+	fact(b, "OS", text(os))
+	fact(b, "Newest image", text(f.Newest)+" (built "+f.NewestDay.Format(time.DateOnly)+")")
+	if f.NodeImageVersion != "" {
+		fact(b, "Node image version", text(f.NodeImageVersion))
+	}
+	if kind == tracker.EventFamilyQuiet {
+		fact(b, "Quiet", text(f.QuietText()))
+	} else if f.Kernel != nil {
+		fact(b, "Kernel", text(*f.Kernel))
+	}
+	fact(b, "Notes", link("VHD notes", f.NotesURL))
 }
 
 func writeImage(b *strings.Builder, im *tracker.ImageView) {

@@ -171,6 +171,10 @@ func title(m tracker.Message) string {
 		return "Flatcar " + m.Event.Version + " in " + m.Event.Subject
 	case tracker.EventAKSRelease:
 		return "AKS release " + m.Event.Version
+	case tracker.EventFamilyAdded:
+		return "New AKS node image family " + m.Event.Subject
+	case tracker.EventFamilyQuiet:
+		return "AKS node image family " + m.Event.Subject + " fell quiet"
 	}
 	return fmt.Sprintf("%s %s %s", m.Event.Kind, m.Event.Subject, m.Event.Version)
 }
@@ -184,6 +188,8 @@ func source(m tracker.Message) string {
 		return m.Flatcar.NotesURL
 	case m.AKS != nil:
 		return m.AKS.URL
+	case m.Family != nil:
+		return m.Family.NotesURL
 	}
 	return ""
 }
@@ -204,6 +210,8 @@ func full(m tracker.Message) []slackapi.Block {
 		blocks = append(blocks,
 			slackapi.NewSectionBlock(nil, []*slackapi.TextBlockObject{field("Published", r.PublishedAt.UTC().Format(time.RFC3339))}, nil),
 			section(aksImages(r)))
+	case m.Family != nil:
+		blocks = append(blocks, familyBlocks(m.Event.Kind, m.Family))
 	default:
 		blocks = append(blocks, section(esc(m.Summary(), maxText)))
 	}
@@ -211,6 +219,26 @@ func full(m tracker.Message) []slackapi.Block {
 		blocks = append(blocks, footer(link(src, "Release notes")))
 	}
 	return blocks
+}
+
+// familyBlocks are the facts of a family that appeared or fell quiet.
+func familyBlocks(kind tracker.EventKind, f *tracker.FamilyStatus) slackapi.Block {
+	os := tracker.OS{Name: f.OSName, Version: f.OSVersion}
+	fields := []*slackapi.TextBlockObject{field("OS", osText(os)), field("Newest image", esc(f.Newest, maxValue))}
+	if f.NodeImageVersion != "" {
+		fields = append(fields, field("Node image version", esc(f.NodeImageVersion, maxValue)))
+	}
+	if kind == tracker.EventFamilyQuiet {
+		interval := "unknown (one image)"
+		if f.IntervalDays != nil {
+			interval = fmt.Sprintf("%.1f days", *f.IntervalDays)
+		}
+		fields = append(fields, field("Built", f.NewestDay.Format(time.DateOnly)),
+			field("Quiet for", fmt.Sprintf("%d days", f.BehindDays)), field("Usual interval", interval))
+	} else {
+		fields = append(fields, field("Kernel", kernelText(f.Kernel)))
+	}
+	return slackapi.NewSectionBlock(nil, fields, nil)
 }
 
 func imageBlocks(im *tracker.ImageView) []slackapi.Block {

@@ -63,7 +63,12 @@ type Storage struct {
 
 // GitHub is the API that the AKS releases and the VHD notes are read from.
 type GitHub struct {
-	APIURL    string `yaml:"api_url" json:"api_url"`
+	APIURL string `yaml:"api_url" json:"api_url"`
+	// RawURL is where files download from ({raw_url}{owner}/{repo}/{ref}/{path}); empty:
+	// raw.githubusercontent.com for api.github.com, else https://HOST/raw/ (GitHub Enterprise).
+	RawURL string `yaml:"raw_url" json:"raw_url,omitempty"`
+	// WebURL is where people read them (notes_url): https://github.com/ unless set.
+	WebURL    string `yaml:"web_url" json:"web_url,omitempty"`
 	Token     Secret `yaml:"token" json:"token"`
 	TokenFile string `yaml:"token_file" json:"token_file,omitempty"`
 }
@@ -77,9 +82,13 @@ type Sources struct {
 type AKSReleases struct {
 	Enabled bool   `yaml:"enabled" json:"enabled"`
 	Repo    string `yaml:"repo" json:"repo"`
+	// Rescan is how often every page of releases is read again, for edits of older
+	// releases; between, each cycle asks for page 1 alone.
+	Rescan Duration `yaml:"rescan" json:"rescan"`
 }
 
 // VHDNotes is where AgentBaker keeps one directory of notes per node image family.
+// Families are globs (tracker.MatchFamily) over the directories that hold image notes.
 type VHDNotes struct {
 	Enabled  bool     `yaml:"enabled" json:"enabled"`
 	Repo     string   `yaml:"repo" json:"repo"`
@@ -145,26 +154,21 @@ type Route struct {
 	Digest   bool                `yaml:"digest" json:"digest,omitempty"`
 }
 
-// Default is the configuration without a file: the public sources, the Flatcar and Azure
-// Container Linux families, events on stdout.
+// Default is the configuration without a file: the public sources, every family, events
+// on stdout.
 func Default() *Config {
 	return &Config{
 		Schedule: "@every 15m",
 		Storage:  Storage{Path: "./nodewatch.db"},
 		GitHub:   GitHub{APIURL: "https://api.github.com/"},
 		Sources: Sources{
-			AKSReleases: AKSReleases{Enabled: true, Repo: "Azure/AKS"},
+			AKSReleases: AKSReleases{Enabled: true, Repo: "Azure/AKS", Rescan: Duration{24 * time.Hour}},
 			VHDNotes: VHDNotes{
-				Enabled: true,
-				Repo:    "Azure/AgentBaker",
-				Ref:     "master",
-				Path:    "vhdbuilder/release-notes",
-				Families: []string{
-					"AKSFlatcar/gen2",
-					"AKSFlatcar/gen2arm64",
-					"AKSAzureContainerLinux/gen2tl",
-					"AKSAzureContainerLinux/arm64gen2tl",
-				},
+				Enabled:  true,
+				Repo:     "Azure/AgentBaker",
+				Ref:      "master",
+				Path:     "vhdbuilder/release-notes",
+				Families: []string{"*"},
 			},
 			Flatcar: Flatcar{
 				Enabled:  true,

@@ -82,7 +82,8 @@ func TestDefault(t *testing.T) {
 		{"sources.vhd_notes.repo", c.Sources.VHDNotes.Repo, "Azure/AgentBaker"},
 		{"sources.vhd_notes.ref", c.Sources.VHDNotes.Ref, "master"},
 		{"sources.vhd_notes.path", c.Sources.VHDNotes.Path, "vhdbuilder/release-notes"},
-		{"sources.vhd_notes.families", c.Sources.VHDNotes.Families, []string{"AKSFlatcar/gen2", "AKSFlatcar/gen2arm64", "AKSAzureContainerLinux/gen2tl", "AKSAzureContainerLinux/arm64gen2tl"}},
+		{"sources.vhd_notes.families", c.Sources.VHDNotes.Families, []string{"*"}},
+		{"sources.aks_releases.rescan", c.Sources.AKSReleases.Rescan.Duration, 24 * time.Hour},
 		{"sources.flatcar.enabled", c.Sources.Flatcar.Enabled, true},
 		{"sources.flatcar.base_url", c.Sources.Flatcar.BaseURL, "https://www.flatcar.org"},
 		{"sources.flatcar.channels", c.Sources.Flatcar.Channels, []string{"stable", "beta", "alpha", "lts"}},
@@ -234,7 +235,7 @@ func TestLoadErrors(t *testing.T) {
 		// Routes.
 		{"route without events", "notifiers: [{name: a, type: stdout}]\nroutes: [{notify: [a]}]", "routes[0].events: empty"},
 		{"route event", "notifiers: [{name: a, type: stdout}]\nroutes: [{events: [node_image, release], notify: [a]}]", `routes[0].events[1]: "release" is not one of node_image, flatcar_release, aks_release`},
-		{"route families", "notifiers: [{name: a, type: stdout}]\nroutes: [{events: [aks_release], families: ['*'], notify: [a]}]", "routes[0].families: applies only to node_image events"},
+		{"route families", "notifiers: [{name: a, type: stdout}]\nroutes: [{events: [aks_release], families: ['*'], notify: [a]}]", "routes[0].families: applies only to node_image, family_added and family_quiet events"},
 		{"route empty family", "notifiers: [{name: a, type: stdout}]\nroutes: [{events: [node_image], families: [''], notify: [a]}]", "routes[0].families[0]: empty"},
 		{"route channels", "notifiers: [{name: a, type: stdout}]\nroutes: [{events: [node_image], channels: [stable], notify: [a]}]", "routes[0].channels: applies only to flatcar_release events"},
 		{"route channel", "notifiers: [{name: a, type: stdout}]\nroutes: [{events: [flatcar_release], channels: [Stable], notify: [a]}]", `routes[0].channels[0]: "Stable" is not one of alpha, beta, stable, lts`},
@@ -436,26 +437,33 @@ func TestCronSchedule(t *testing.T) {
 }
 
 func TestRateLimitWarning(t *testing.T) {
-	// Each cycle asks one listing per family and the 3 pages of AKS releases.
-	const twoFamilies = "sources: {vhd_notes: {families: [AKSFlatcar/gen2, AKSFlatcar/gen2arm64]}}\n"
+	// An idle cycle asks 2 requests whatever the number of families (the notes' newest
+	// commit, page 1 of the AKS releases); the hour adds 2 changed cycles (2 more each)
+	// and a full pass of the releases (3 pages).
 	const fourFamilies = "sources: {vhd_notes: {families: [AKSFlatcar/gen2, AKSFlatcar/gen2arm64, AKSUbuntu/gen2/2404containerd, AKSAzureLinuxV3/gen2]}}\n"
+	var sixteen []string
+	for i := range 16 {
+		sixteen = append(sixteen, fmt.Sprintf("f/%d", i))
+	}
 	for _, tc := range []struct {
 		name string
 		yaml string
 		want []string // nil: no warning
 	}{
-		{"defaults: 7 requests, 4 cycles an hour", "", nil},
-		{"every minute", fourFamilies + "schedule: '@every 1m'", []string{"needs at least 420 GitHub API requests an hour", "60 cycles an hour of 7 requests", "github.token", `"@every 7m"`}},
+		{"defaults: every family, 4 cycles an hour", "", nil},
+		{"every family every 5 minutes", "schedule: '@every 5m'", nil},
+		{"every minute", fourFamilies + "schedule: '@every 1m'", []string{"needs about 127 GitHub API requests an hour", "60 cycles an hour of 2 requests", "github.token", `"@every 3m"`}},
 		{"every minute with a token", fourFamilies + "schedule: '@every 1m'\ngithub: {token: ghp_x}", nil},
-		{"every minute as a cron spec", fourFamilies + "schedule: '* * * * *'", []string{"needs at least 420 "}},
+		{"every minute as a cron spec", fourFamilies + "schedule: '* * * * *'", []string{"needs about 127 "}},
 		{"cron every quarter hour", fourFamilies + "schedule: '*/15 * * * *'", nil},
-		{"exactly the limit", twoFamilies + "schedule: '@every 5m'", nil},
-		{"just over the limit", twoFamilies + "schedule: '@every 4m'", []string{"needs at least 75 "}},
-		{"busy only on Monday mornings", fourFamilies + "schedule: '* 9 * * 1'", []string{"needs at least 420 "}},
-		{"in a time zone", fourFamilies + "schedule: 'CRON_TZ=Europe/Berlin */2 * * * *'", []string{"needs at least 210 "}},
-		{"one family, aks releases off", "sources: {vhd_notes: {families: [AKSFlatcar/gen2]}, aks_releases: {enabled: false}}\nschedule: '@every 1m'", nil},
+		{"every 3 minutes: 20*2 + 4 + 3", "schedule: '@every 3m'", nil},
+		{"every 2 minutes: 30*2 + 4 + 3", "schedule: '@every 2m'", []string{"needs about 67 "}},
+		{"busy only on Monday mornings", fourFamilies + "schedule: '* 9 * * 1'", []string{"needs about 127 "}},
+		{"in a time zone", fourFamilies + "schedule: 'CRON_TZ=Europe/Berlin */2 * * * *'", []string{"needs about 67 "}},
+		{"notes only, every minute: 60 + 2", "sources: {aks_releases: {enabled: false}}\nschedule: '@every 1m'", []string{"needs about 62 ", `"@every 2m"`}},
+		{"notes only, every 2 minutes", "sources: {aks_releases: {enabled: false}}\nschedule: '@every 2m'", nil},
 		{"no GitHub source", "sources: {vhd_notes: {enabled: false}, aks_releases: {enabled: false}}\nschedule: '@every 1s'", nil},
-		{"sixteen families", "sources: {vhd_notes: {families: [f/0, f/1, f/2, f/3, f/4, f/5, f/6, f/7, f/8, f/9, f/10, f/11, f/12, f/13, f/14, f/15]}}", []string{"needs at least 76 ", `"@every 19m"`}},
+		{"sixteen families cost what one does", "sources: {vhd_notes: {families: [" + strings.Join(sixteen, ", ") + "]}}", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := loadYAML(t, tc.yaml, nil)
@@ -489,7 +497,7 @@ func TestOtherWarnings(t *testing.T) {
 	}{
 		{"unrouted notifier", "notifiers: [{name: a, type: stdout}, {name: b, type: stdout}]\nroutes: [{events: [aks_release], notify: [a]}]",
 			"notifiers[1] (b): no route sends to it"},
-		{"family glob that matches nothing", "notifiers: [{name: a, type: stdout}]\nroutes: [{events: [node_image], families: [AKSFlatcar/*, AKSUbuntu/*], notify: [a]}]",
+		{"family glob that matches nothing", "sources: {vhd_notes: {families: ['AKSFlatcar/*']}}\nnotifiers: [{name: a, type: stdout}]\nroutes: [{events: [node_image], families: [AKSFlatcar/*, AKSUbuntu/*], notify: [a]}]",
 			`routes[0].families[1]: "AKSUbuntu/*" matches none of sources.vhd_notes.families`},
 		{"channel not watched", "sources: {flatcar: {channels: [stable]}}\nnotifiers: [{name: a, type: stdout}]\nroutes: [{events: [flatcar_release], channels: [lts], notify: [a]}]",
 			`routes[0].channels[0]: "lts" is not in sources.flatcar.channels`},

@@ -19,7 +19,7 @@ import (
 
 var (
 	channels  = []string{"alpha", "beta", "stable", "lts"}
-	events    = []tracker.EventKind{tracker.EventNodeImage, tracker.EventFlatcarRelease, tracker.EventAKSRelease}
+	events    = tracker.EventKinds
 	repoName  = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$`)
 	logLevels = []string{"debug", "info", "warn", "error"}
 )
@@ -48,6 +48,14 @@ func (c *Config) Validate() error {
 		p.add("storage.path", "empty; name the database file, e.g. ./nodewatch.db")
 	}
 	p.apiURL("github.api_url", c.GitHub.APIURL)
+	for key, u := range map[string]string{"github.raw_url": c.GitHub.RawURL, "github.web_url": c.GitHub.WebURL} {
+		if u != "" {
+			p.apiURL(key, u)
+		}
+	}
+	if c.Sources.AKSReleases.Enabled && c.Sources.AKSReleases.Rescan.Duration < time.Minute {
+		p.add("sources.aks_releases.rescan", "%s is too short: every page of releases is read this often; 24h is the default", c.Sources.AKSReleases.Rescan.Duration)
+	}
 	c.validateSources(&p)
 	p.oneOf("first_run", c.FirstRun, []string{FirstRunSilent, FirstRunLatest, FirstRunAll})
 	if c.Delivery.MaxAttempts < 1 {
@@ -85,11 +93,13 @@ func (c *Config) validateSources(p *problems) {
 	}
 	p.relPath("sources.vhd_notes.path", v.Path)
 	if v.Enabled && len(v.Families) == 0 {
-		p.add("sources.vhd_notes.families", "empty while vhd_notes is enabled; name a family such as AKSFlatcar/gen2, or set enabled: false")
+		p.add("sources.vhd_notes.families", "empty while vhd_notes is enabled; write [\"*\"] for every family, a glob such as AKSUbuntu/*, or set enabled: false")
 	}
 	for i, f := range v.Families {
 		key := fmt.Sprintf("sources.vhd_notes.families[%d]", i)
-		p.relPath(key, f)
+		if f != "*" {
+			p.relPath(key, f)
+		}
 		if slices.Index(v.Families, f) < i {
 			p.add(key, "%q is listed twice", f)
 		}
@@ -184,8 +194,8 @@ func (c *Config) validateRoutes(p *problems) {
 		has := func(kinds ...tracker.EventKind) bool {
 			return slices.ContainsFunc(kinds, func(k tracker.EventKind) bool { return slices.Contains(r.Events, k) })
 		}
-		if len(r.Families) > 0 && !has(tracker.EventNodeImage) {
-			p.add(key+".families", "applies only to node_image events, and the route has none")
+		if len(r.Families) > 0 && !has(tracker.EventNodeImage, tracker.EventFamilyAdded, tracker.EventFamilyQuiet) {
+			p.add(key+".families", "applies only to node_image, family_added and family_quiet events, and the route has none")
 		}
 		for j, f := range r.Families {
 			if f == "" {
@@ -310,7 +320,10 @@ func (c *Config) Warnings() []string {
 			continue
 		}
 		for j, glob := range r.Families {
-			if !slices.ContainsFunc(c.Sources.VHDNotes.Families, func(f string) bool { return tracker.MatchFamily(glob, f) }) {
+			// Two globs overlap when either takes the other as written ("*" takes "AKSUbuntu/*").
+			if !slices.ContainsFunc(c.Sources.VHDNotes.Families, func(f string) bool {
+				return tracker.MatchFamily(glob, f) || tracker.MatchFamily(f, glob)
+			}) {
 				warnings = append(warnings, fmt.Sprintf("routes[%d].families[%d]: %q matches none of sources.vhd_notes.families, so it never matches an image", i, j, glob))
 			}
 		}
@@ -328,39 +341,51 @@ func (c *Config) Warnings() []string {
 	return warnings
 }
 
-// aksReleasePages is how many pages of 100 the releases of Azure/AKS take (236 releases
-// in 2026), each asked conditionally every cycle.
-const aksReleasePages = 3
+// GitHub API requests of the sources, whatever the number of families. An idle cycle
+// asks the Commits API whether the notes changed and asks for page 1 of the AKS
+// releases: 2 requests. A cycle in which something changed adds the notes' tree and
+// perhaps page 2 of the releases. Upstream changes a few times a day; the hour is
+// counted with changedPerHour such cycles, and one full pass of the AKS releases
+// (every sources.aks_releases.rescan, 3 pages in 2026).
+const (
+	notesIdle, notesChanged = 1, 1 // commits; the tree
+	aksIdle, aksChanged     = 1, 1 // page 1; page 2 when page 1 is all new
+	aksReleasePages         = 3
+	changedPerHour          = 2
+)
 
-// rateLimitWarning counts the GitHub API requests of a cycle as GitHub does for a client
-// without a token: every listing, 304 Not Modified answers included. The notes bodies
-// come from raw download URLs, which that limit does not count.
+// rateLimitWarning counts the GitHub API requests of an hour as GitHub does for a client
+// without a token, 304 Not Modified answers included. The notes bodies come from raw
+// download URLs, which that limit does not count.
 func (c *Config) rateLimitWarning() string {
 	if c.GitHub.Token.Value() != "" {
 		return ""
 	}
-	perCycle := 0
+	idle, changed, fullPass := 0, 0, 0
 	if c.Sources.VHDNotes.Enabled {
-		perCycle += len(c.Sources.VHDNotes.Families)
+		idle, changed = idle+notesIdle, changed+notesChanged
 	}
 	if c.Sources.AKSReleases.Enabled {
-		perCycle += aksReleasePages
+		idle, changed, fullPass = idle+aksIdle, changed+aksChanged, aksReleasePages
 	}
 	schedule, err := c.CronSchedule()
-	if err != nil || perCycle == 0 {
+	if err != nil || idle == 0 {
 		return ""
 	}
 	cycles := cyclesPerHour(schedule)
-	if perCycle*cycles <= unauthenticatedLimit {
+	extra := min(cycles, changedPerHour)*changed + fullPass
+	need := idle*cycles + extra
+	if need <= unauthenticatedLimit {
 		return ""
 	}
-	every := (time.Duration(perCycle)*time.Hour/unauthenticatedLimit + time.Minute - 1) / time.Minute
-	return fmt.Sprintf("github.token is not set, and schedule %q needs at least %d GitHub API requests an hour "+
-		"(%d cycles an hour of %d requests: one listing per family of sources.vhd_notes, %d pages of sources.aks_releases), "+
+	every := (time.Duration(idle)*time.Hour/time.Duration(unauthenticatedLimit-extra) + time.Minute - 1) / time.Minute
+	return fmt.Sprintf("github.token is not set, and schedule %q needs about %d GitHub API requests an hour "+
+		"(%d cycles an hour of %d requests when nothing changed: the notes' newest commit and page 1 of sources.aks_releases; "+
+		"%d more for the cycles in which something changed and a full pass of the releases), "+
 		"over the %d an hour GitHub allows a client without a token, which counts 304 Not Modified answers too: "+
 		"set github.token or github.token_file (a token without scopes reads public repositories, 5000 requests an hour), "+
 		"or run less often, e.g. schedule: \"@every %dm\"",
-		c.Schedule, perCycle*cycles, cycles, perCycle, aksReleasePages, unauthenticatedLimit, every)
+		c.Schedule, need, cycles, idle, extra, unauthenticatedLimit, every)
 }
 
 // cyclesPerHour is the most cycles the schedule starts within any hour.

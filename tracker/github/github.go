@@ -36,6 +36,11 @@ type NotesLocation struct {
 	Repo string // owner/name
 	Ref  string
 	Path string // vhdbuilder/release-notes
+	// RawURL is where files download from ({RawURL}{owner}/{repo}/{ref}/{path}):
+	// https://raw.githubusercontent.com/, or https://HOST/raw/ on GitHub Enterprise.
+	RawURL string
+	// WebURL is where people read them ({WebURL}{owner}/{repo}/blob/{ref}/{path}).
+	WebURL string
 }
 
 // New returns a client for apiURL ("https://api.github.com/" or a GitHub Enterprise /
@@ -53,6 +58,7 @@ func New(httpClient *http.Client, apiURL, token string, notes NotesLocation) (*C
 		u.Path += "/"
 	}
 	gh.BaseURL = u
+	notes.defaultLocations(u)
 	return &Client{gh: gh, http: httpClient, notes: notes, token: token}, nil
 }
 
@@ -112,15 +118,16 @@ func describe(what string, resp *gogithub.Response, err error) error {
 
 // Releases implements tracker.AKSReleaseSource. Every page is asked conditionally; a page
 // that answers 304 carries no Link header, so the page count kept with page 1's validator
-// says how far to go.
-func (c *Client) Releases(ctx context.Context, repo string, lookup tracker.ValidatorLookup) (tracker.ReleasePages, error) {
+// says how far a full pass goes. Without q.Full, page 1 alone is asked unless every
+// release on it is new.
+func (c *Client) Releases(ctx context.Context, repo string, lookup tracker.ValidatorLookup, q tracker.ReleaseQuery) (tracker.ReleasePages, error) {
 	owner, name, err := splitRepo(repo)
 	if err != nil {
 		return tracker.ReleasePages{}, err
 	}
 	out := tracker.ReleasePages{Validators: map[string]tracker.Validator{}, NotModified: true}
 	firstURL := ""
-	lastPage := 1
+	lastPage, pages := 1, 1
 	for page := 1; page <= lastPage; page++ {
 		u := c.gh.BaseURL.String() + fmt.Sprintf("repos/%s/%s/releases?page=%d&per_page=100", owner, name, page)
 		prev, err := lookup(u)
@@ -129,7 +136,10 @@ func (c *Client) Releases(ctx context.Context, repo string, lookup tracker.Valid
 		}
 		if page == 1 {
 			firstURL = u
-			lastPage = max(prev.Pages, 1)
+			pages = max(prev.Pages, 1)
+			if q.Full {
+				lastPage = pages
+			}
 		}
 		opts := &gogithub.ListOptions{Page: page, PerPage: 100}
 		rels, resp, err := c.gh.Repositories.ListReleases(fetch.WithValidator(ctx, prev), owner, name, opts)
@@ -142,20 +152,33 @@ func (c *Client) Releases(ctx context.Context, repo string, lookup tracker.Valid
 		}
 		out.NotModified = false
 		out.Validators[u] = fetch.ValidatorOf(resp.Header)
-		if resp.NextPage > 0 {
-			lastPage = max(lastPage, resp.NextPage)
-		} else if page == 1 || resp.LastPage == 0 {
-			lastPage = page // the list may have shrunk
+		switch {
+		case page == 1 && resp.LastPage > 0:
+			pages = resp.LastPage
+		case page == 1 && resp.NextPage == 0:
+			pages = 1 // the list may have shrunk
+		case resp.NextPage == 0 && resp.LastPage == 0:
+			pages = page
 		}
+		allNew := true
 		for _, r := range rels {
 			if r.GetDraft() {
 				continue
 			}
+			allNew = allNew && (q.Known == nil || !q.Known(r.GetTagName()))
 			out.Releases = append(out.Releases, toAKSRelease(repo, r))
+		}
+		switch {
+		case q.Full && resp.NextPage > 0:
+			lastPage = max(lastPage, resp.NextPage)
+		case q.Full:
+			lastPage = page // no next page: the list may have shrunk
+		case allNew && len(rels) > 0 && resp.NextPage > 0:
+			lastPage = resp.NextPage // more new releases than one page holds
 		}
 	}
 	v := out.Validators[firstURL]
-	v.Pages = lastPage
+	v.Pages = pages
 	out.Validators[firstURL] = v
 	return out, nil
 }
@@ -180,49 +203,6 @@ func toAKSRelease(repo string, r *gogithub.RepositoryRelease) tracker.AKSRelease
 		NodeImages:  refs,
 		BodySHA256:  hex.EncodeToString(sum[:]),
 	}
-}
-
-// ListFamily implements tracker.VHDNotesSource.
-func (c *Client) ListFamily(ctx context.Context, family string, lookup tracker.ValidatorLookup) (tracker.FamilyListing, error) {
-	owner, name, err := splitRepo(c.notes.Repo)
-	if err != nil {
-		return tracker.FamilyListing{}, err
-	}
-	dir := strings.Trim(c.notes.Path, "/") + "/" + family
-	listing := tracker.FamilyListing{URL: c.gh.BaseURL.String() + fmt.Sprintf("repos/%s/%s/contents/%s?ref=%s", owner, name, dir, url.QueryEscape(c.notes.Ref))}
-	v, err := lookup(listing.URL)
-	if err != nil {
-		return listing, err
-	}
-	_, entries, resp, err := c.gh.Repositories.GetContents(fetch.WithValidator(ctx, v), owner, name, dir,
-		&gogithub.RepositoryContentGetOptions{Ref: c.notes.Ref})
-	if notModified(resp, err) {
-		listing.NotModified, listing.Validator = true, v
-		return listing, nil
-	}
-	if err != nil {
-		return listing, c.describe(fmt.Sprintf("listing %s/%s", c.notes.Repo, dir), resp, err)
-	}
-	if entries == nil {
-		return listing, fmt.Errorf("listing %s/%s: a file, not a directory", c.notes.Repo, dir)
-	}
-	listing.Validator = fetch.ValidatorOf(resp.Header)
-	for _, e := range entries {
-		if e.GetType() != "file" {
-			continue
-		}
-		version, _ := vhdnotes.ImageFileVersion(e.GetName())
-		listing.Entries = append(listing.Entries, tracker.NoteEntry{
-			Name:        e.GetName(),
-			Version:     version,
-			Path:        e.GetPath(),
-			SHA:         e.GetSHA(),
-			Size:        e.GetSize(),
-			DownloadURL: e.GetDownloadURL(),
-			HTMLURL:     e.GetHTMLURL(),
-		})
-	}
-	return listing, nil
 }
 
 func (c *Client) download(ctx context.Context, e tracker.NoteEntry) ([]byte, error) {

@@ -15,15 +15,19 @@ import (
 	"github.com/nodewatch/nodewatch/tracker/upstreamtest"
 )
 
-func client(t *testing.T) (*github.Client, *upstreamtest.Server) {
+func client(t *testing.T, notesPath ...string) (*github.Client, *upstreamtest.Server) {
 	t.Helper()
+	path := "vhdbuilder/release-notes"
+	if len(notesPath) > 0 {
+		path = notesPath[0]
+	}
 	s, err := upstreamtest.New(trackertest.World(t, "2026-05-31"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Close)
 	c, err := github.New(&http.Client{Transport: &fetch.Transport{}}, s.GitHubAPIURL(), "",
-		github.NotesLocation{Repo: "Azure/AgentBaker", Ref: "master", Path: "vhdbuilder/release-notes"})
+		github.NotesLocation{Repo: "Azure/AgentBaker", Ref: "master", Path: path})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,11 +36,13 @@ func client(t *testing.T) (*github.Client, *upstreamtest.Server) {
 
 func none(string) (tracker.Validator, error) { return tracker.Validator{}, nil }
 
+var full = tracker.ReleaseQuery{Full: true}
+
 // TestReleasePagesWhenFirstIsUnchanged: a 304 carries no Link header, so the page count
 // kept with page 1's validator says which later pages to ask.
 func TestReleasePagesWhenFirstIsUnchanged(t *testing.T) {
 	c, s := client(t)
-	first, err := c.Releases(context.Background(), "Azure/AKS", none)
+	first, err := c.Releases(context.Background(), "Azure/AKS", none, full)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +58,7 @@ func TestReleasePagesWhenFirstIsUnchanged(t *testing.T) {
 		return false
 	})
 	s.ResetStats()
-	again, err := c.Releases(context.Background(), "Azure/AKS", lookup)
+	again, err := c.Releases(context.Background(), "Azure/AKS", lookup, full)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,18 +83,18 @@ func TestErrorsNameTheSource(t *testing.T) {
 		}
 		return false
 	})
-	_, err := c.Releases(context.Background(), "Azure/AKS", none)
+	_, err := c.Releases(context.Background(), "Azure/AKS", none, full)
 	if err == nil || !strings.Contains(err.Error(), "releases of Azure/AKS") || !strings.Contains(err.Error(), "rate limit exhausted until "+time.Unix(reset, 0).UTC().Format(time.RFC3339)) {
 		t.Errorf("403 rate limit: %v", err)
 	}
 	// go-github keeps the rate limit it was told of and asks nothing more until the reset,
 	// which is right for the daemon; the other cases get a client of their own.
-	if _, err := c.ListFamily(context.Background(), "AKSFlatcar/gen2", none); err == nil || !strings.Contains(err.Error(), "rate limit") {
+	if _, err := c.ListNotes(context.Background(), none, ""); err == nil || !strings.Contains(err.Error(), "rate limit") {
 		t.Errorf("after the rate limit: %v", err)
 	}
 	c, s = client(t)
 	s.SetFault(func(w http.ResponseWriter, r *http.Request) bool {
-		if strings.HasSuffix(r.URL.Path, "/AKSFlatcar/gen2") {
+		if strings.Contains(r.URL.Path, "/git/trees/") {
 			w.Header().Set("Retry-After", "60")
 			w.WriteHeader(http.StatusTooManyRequests)
 			w.Write([]byte(`{"message":"Too Many Requests"}`))
@@ -96,15 +102,16 @@ func TestErrorsNameTheSource(t *testing.T) {
 		}
 		return false
 	})
-	_, err = c.ListFamily(context.Background(), "AKSFlatcar/gen2", none)
-	if err == nil || !strings.Contains(err.Error(), "vhdbuilder/release-notes/AKSFlatcar/gen2") || !strings.Contains(err.Error(), "429") || !strings.Contains(err.Error(), "retry after 1m0s") {
+	_, err = c.ListNotes(context.Background(), none, "")
+	if err == nil || !strings.Contains(err.Error(), "tree of Azure/AgentBaker/vhdbuilder/release-notes@master") || !strings.Contains(err.Error(), "429") || !strings.Contains(err.Error(), "retry after 1m0s") {
 		t.Errorf("429: %v", err)
 	}
-	_, err = c.ListFamily(context.Background(), "AKSNoSuch/gen2", none)
-	if err == nil || !strings.Contains(err.Error(), "AKSNoSuch/gen2") || !strings.Contains(err.Error(), "404") {
-		t.Errorf("missing family: %v", err)
+	c, _ = client(t, "vhdbuilder/no-such-notes")
+	_, err = c.ListNotes(context.Background(), none, "")
+	if err == nil || !strings.Contains(err.Error(), "vhdbuilder/no-such-notes") || !strings.Contains(err.Error(), "no commit touches that path") {
+		t.Errorf("missing notes path: %v", err)
 	}
-	if _, err := c.Releases(context.Background(), "AKS", none); err == nil || !strings.Contains(err.Error(), `"AKS" is not owner/name`) {
+	if _, err := c.Releases(context.Background(), "AKS", none, full); err == nil || !strings.Contains(err.Error(), `"AKS" is not owner/name`) {
 		t.Errorf("bad repo: %v", err)
 	}
 }

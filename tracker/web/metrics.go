@@ -69,7 +69,7 @@ func NewMetrics() *Metrics {
 		}, []string{"notifier", "outcome"}),
 	}
 	// Zero series from the start, so that rate() and alerts see the first increase.
-	for _, k := range []tracker.EventKind{tracker.EventNodeImage, tracker.EventFlatcarRelease, tracker.EventAKSRelease} {
+	for _, k := range tracker.EventKinds {
 		m.events.WithLabelValues(string(k))
 	}
 	m.registry.MustRegister(

@@ -6,6 +6,7 @@ package web
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -127,7 +128,7 @@ func (s *server) views() ([]tracker.ImageView, error) {
 	if err != nil {
 		return nil, err
 	}
-	return tracker.LinkImages(images, releases), nil
+	return tracker.ListImages(images, releases), nil
 }
 
 func (s *server) images(w http.ResponseWriter, r *http.Request) {
@@ -168,9 +169,14 @@ func (s *server) aks(w http.ResponseWriter, _ *http.Request) {
 func (s *server) show(w http.ResponseWriter, r *http.Request) {
 	version := r.PathValue("version")
 	found, err := tracker.Show(s.Store, version)
+	var nameErr *tracker.NameError
 	switch {
+	case errors.As(err, &nameErr):
+		writeError(w, http.StatusBadRequest, err.Error())
 	case err != nil:
 		writeError(w, http.StatusInternalServerError, err.Error())
+	case found.Empty() && found.Name != nil:
+		writeJSON(w, http.StatusNotFound, found) // the name, and why no family has it
 	case found.Empty():
 		writeError(w, http.StatusNotFound, fmt.Sprintf("nothing of version %q is known", version))
 	default:

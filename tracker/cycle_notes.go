@@ -1,0 +1,371 @@
+package tracker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Meta keys of the VHD notes source.
+const (
+	metaNotesCommit   = "vhd_notes:commit"   // the newest commit of the notes path that was read whole
+	metaNotesFamilies = "vhd_notes:families" // every family upstream listed, watched or not (JSON)
+	metaNotesPending  = "vhd_notes:pending"  // files that failed, read again every cycle (JSON)
+	metaQuietPrefix   = "family_quiet:"      // + family: the newest image it was found quiet at
+	metaSKUPrefix     = "sku:"               // + family
+)
+
+// familyWorkers bounds the families read at once; notes are bounded across all of them.
+const familyWorkers = 4
+
+// readNotes lists every family at once and reads what is new or edited in the watched
+// ones. Each family's images are stored in a transaction of their own as it is read;
+// the listing's validator, the family lifecycle and the files to retry go last, so a
+// crash before them means the listing is read again, never that a family is skipped.
+func (t *Tracker) readNotes(ctx context.Context, run *cycleRun, sr *SourceReport) (Batch, error) {
+	var b Batch
+	lastCommit, err := t.Store.Meta(metaNotesCommit)
+	if err != nil {
+		return b, err
+	}
+	pending, err := t.pendingNotes()
+	if err != nil {
+		return b, err
+	}
+	lk := newLookup(t.Store)
+	listing, err := t.Notes.ListNotes(ctx, lk.get, lastCommit)
+	if err != nil {
+		return b, err
+	}
+	sr.Warnings = append(sr.Warnings, listing.Warnings...)
+	if listing.NotModified {
+		b.setValidator(lk, listing.URL, listing.Validator)
+		if len(pending) == 0 {
+			return b, nil
+		}
+		// Nothing changed upstream, but files that failed before are tried again.
+		failed, ok := t.readFamilies(ctx, run, groupByFamily(pending))
+		if ok {
+			b.setMeta(metaNotesPending, encodeEntries(failed))
+		}
+		return b, nil
+	}
+
+	knownJSON, err := t.Store.Meta(metaNotesFamilies)
+	if err != nil {
+		return b, err
+	}
+	var known []string
+	if knownJSON != "" {
+		if err := json.Unmarshal([]byte(knownJSON), &known); err != nil {
+			return b, fmt.Errorf("stored %s: %w", metaNotesFamilies, err)
+		}
+	}
+	firstListing := knownJSON == ""
+	upstream := slices.Sorted(maps.Keys(listing.Families))
+	watched := map[string][]NoteEntry{}
+	for _, f := range upstream {
+		if t.watches(f) {
+			watched[f] = listing.Families[f]
+		}
+	}
+	failed, ok := t.readFamilies(ctx, run, watched)
+	if !ok {
+		return b, nil // a family was not stored: read the listing again next cycle
+	}
+	// A family that is new upstream since the last listing; one first watched because
+	// `families` grew is no news.
+	for _, f := range slices.Sorted(maps.Keys(watched)) {
+		if !firstListing && !slices.Contains(known, f) {
+			b.Events = append(b.Events, t.event(EventFamilyAdded, f, newestEntry(watched[f])))
+		}
+	}
+	if err := t.judgeQuiet(&b, firstListing); err != nil {
+		return b, err
+	}
+	upstreamJSON, _ := json.Marshal(upstream)
+	b.setMeta(metaNotesFamilies, string(upstreamJSON))
+	b.setMeta(metaNotesCommit, listing.Commit)
+	b.setMeta(metaNotesPending, encodeEntries(failed))
+	b.setValidator(lk, listing.URL, listing.Validator)
+	return b, nil
+}
+
+// watches reports whether a family matches sources.vhd_notes.families.
+func (t *Tracker) watches(family string) bool {
+	return slices.ContainsFunc(t.Families, func(g string) bool { return MatchFamily(g, family) })
+}
+
+func (t *Tracker) event(kind EventKind, subject, version string) Event {
+	return Event{Key: EventKey(kind, subject, version), Kind: kind, Subject: subject, Version: version, CreatedAt: t.now()}
+}
+
+// judgeQuiet adds a family_quiet event for each family that fell quiet at its newest
+// image and was not found quiet there before. On the first listing they are noted
+// silently (unless first_run is all), so that starting nodewatch announces no history.
+func (t *Tracker) judgeQuiet(b *Batch, firstListing bool) error {
+	images, err := t.Store.Images("")
+	if err != nil {
+		return err
+	}
+	for _, s := range QuietFamilies(FamilyStatuses(images)) {
+		if !t.watches(s.Family) {
+			continue
+		}
+		key := metaQuietPrefix + s.Family
+		was, err := t.Store.Meta(key)
+		if err != nil {
+			return err
+		}
+		if was == s.Newest {
+			continue
+		}
+		b.setMeta(key, s.Newest)
+		if !firstListing || t.FirstRun == FirstRunAll {
+			b.Events = append(b.Events, t.event(EventFamilyQuiet, s.Family, s.Newest))
+		}
+	}
+	return nil
+}
+
+func (b *Batch) setMeta(key, value string) {
+	if b.Meta == nil {
+		b.Meta = map[string]string{}
+	}
+	b.Meta[key] = value
+}
+
+func (t *Tracker) pendingNotes() ([]NoteEntry, error) {
+	raw, err := t.Store.Meta(metaNotesPending)
+	if err != nil || raw == "" {
+		return nil, err
+	}
+	var entries []NoteEntry
+	if err := json.Unmarshal([]byte(raw), &entries); err != nil {
+		return nil, fmt.Errorf("stored %s: %w", metaNotesPending, err)
+	}
+	// Only the families still watched: `families` may have shrunk since.
+	return slices.DeleteFunc(entries, func(e NoteEntry) bool { return !t.watches(e.Family) }), nil
+}
+
+// encodeEntries is the JSON of the files to retry, "" for none: an unchanged value is
+// not written again, so an idle cycle writes nothing.
+func encodeEntries(entries []NoteEntry) string {
+	if len(entries) == 0 {
+		return ""
+	}
+	slices.SortFunc(entries, func(a, b NoteEntry) int { return strings.Compare(a.Path, b.Path) })
+	data, _ := json.Marshal(entries)
+	return string(data)
+}
+
+func groupByFamily(entries []NoteEntry) map[string][]NoteEntry {
+	out := map[string][]NoteEntry{}
+	for _, e := range entries {
+		out[e.Family] = append(out[e.Family], e)
+	}
+	return out
+}
+
+// newestEntry is the newest image version among a family's files.
+func newestEntry(entries []NoteEntry) string {
+	newest := ""
+	for _, e := range entries {
+		if e.Version != "" && (newest == "" || CompareImageVersions(e.Version, newest) > 0) {
+			newest = e.Version
+		}
+	}
+	return newest
+}
+
+// readFamilies reads the given files of each family, a few families at once, storing
+// each family's batch as it is done. It returns the files that failed, and whether
+// every batch was stored.
+func (t *Tracker) readFamilies(ctx context.Context, run *cycleRun, families map[string][]NoteEntry) ([]NoteEntry, bool) {
+	var (
+		mu     sync.Mutex
+		failed []NoteEntry
+		allOK  = true
+		wg     sync.WaitGroup
+	)
+	sem := make(chan struct{}, familyWorkers)
+	for family, entries := range families {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			sr := SourceReport{Source: "vhd_notes:" + family}
+			var bad []NoteEntry
+			stored := run.read(ctx, &sr, func(ctx context.Context) (Batch, error) {
+				var b Batch
+				var err error
+				b, bad, err = t.readFamily(ctx, family, entries, &sr)
+				return b, err
+			})
+			if sr.Requests > 0 || sr.Failed() || sr.NewItems+sr.UpdatedItems > 0 {
+				run.addFamilyReport(sr)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			failed = append(failed, bad...)
+			allOK = allOK && stored
+		}()
+	}
+	wg.Wait()
+	return failed, allOK
+}
+
+// readFamily reads the files of one family that are new or edited (by blob SHA), and
+// the family's sku while it is unknown. It returns the batch and the files that failed.
+func (t *Tracker) readFamily(ctx context.Context, family string, entries []NoteEntry, sr *SourceReport) (Batch, []NoteEntry, error) {
+	var b Batch
+	scope := ScopeKey(EventNodeImage, family)
+	seeded, err := t.Store.Seeded(scope)
+	if err != nil {
+		return b, entries, err
+	}
+	stored, err := t.Store.Images(family)
+	if err != nil {
+		return b, entries, err
+	}
+	have := make(map[string]NodeImage, len(stored))
+	newest := ""
+	for _, im := range stored {
+		have[im.Version] = im
+		if newest == "" || CompareImageVersions(im.Version, newest) > 0 {
+			newest = im.Version
+		}
+	}
+	var todo, imageLists, failed []NoteEntry
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name, "-image-list.json") {
+			imageLists = append(imageLists, e)
+		}
+		if e.Version == "" {
+			continue
+		}
+		if newest == "" || CompareImageVersions(e.Version, newest) > 0 {
+			newest = e.Version
+		}
+		if old, ok := have[e.Version]; ok && old.NotesSHA == e.SHA {
+			continue
+		}
+		todo = append(todo, e)
+	}
+
+	notes, errs := t.fetchNotes(ctx, todo)
+	now := t.now()
+	var isNew []string
+	for i, e := range todo {
+		if errs[i] != nil {
+			sr.Errors = append(sr.Errors, errs[i].Error())
+			failed = append(failed, e)
+			continue
+		}
+		n := notes[i]
+		im := NodeImage{
+			Family: family, Version: e.Version, OS: n.OS, Kernel: n.Kernel, BuildTime: n.BuildTime.UTC(),
+			BuildID: n.BuildID, Commit: n.Commit, Components: n.Components, NotesURL: e.HTMLURL, NotesSHA: e.SHA,
+			FirstSeen: now, UpdatedAt: now,
+		}
+		if old, ok := have[e.Version]; ok {
+			im.SKU, im.FirstSeen = old.SKU, old.FirstSeen
+			sr.UpdatedItems++
+		} else {
+			isNew = append(isNew, e.Version)
+			sr.NewItems++
+		}
+		b.Images = append(b.Images, im)
+	}
+
+	sku, err := t.familySKU(ctx, family, imageLists, sr)
+	if err != nil {
+		failed = append(failed, newestImageList(imageLists))
+	}
+	if sku.learned {
+		// Images stored before the sku was known get it now, so that they are named.
+		for _, im := range stored {
+			if im.SKU == "" && !slices.ContainsFunc(b.Images, func(x NodeImage) bool { return x.Version == im.Version }) {
+				b.Images = append(b.Images, im)
+			}
+		}
+		b.setMeta(metaSKUPrefix+family, sku.sku)
+	}
+	for i := range b.Images {
+		b.Images[i].SKU = sku.sku
+	}
+	slices.SortFunc(isNew, CompareImageVersions)
+	b.Events = t.announce(EventNodeImage, family, seeded, !seeded, isNew, newest)
+	if !seeded {
+		b.Seeded = []string{scope}
+	}
+	return b, failed, nil
+}
+
+type familySKU struct {
+	sku     string
+	learned bool // read now, not stored before
+}
+
+// familySKU is the family's sku: stored, or read once from its newest image list. Only
+// an image list that was read fails, and its error (naming the file) is in sr.
+func (t *Tracker) familySKU(ctx context.Context, family string, imageLists []NoteEntry, sr *SourceReport) (familySKU, error) {
+	sku, err := t.Store.Meta(metaSKUPrefix + family)
+	if err != nil || sku != "" || len(imageLists) == 0 {
+		return familySKU{sku: sku}, err
+	}
+	s, err := t.Notes.FetchSKU(ctx, newestImageList(imageLists))
+	if err != nil {
+		sr.Errors = append(sr.Errors, err.Error())
+		return familySKU{}, err
+	}
+	return familySKU{sku: s, learned: true}, nil
+}
+
+// newestImageList prefers latest-image-list.json, then the highest version.
+func newestImageList(lists []NoteEntry) NoteEntry {
+	best := lists[0]
+	for _, e := range lists[1:] {
+		if best.Name == "latest-image-list.json" {
+			break
+		}
+		v, _ := strings.CutSuffix(e.Name, "-image-list.json")
+		bv, _ := strings.CutSuffix(best.Name, "-image-list.json")
+		if e.Name == "latest-image-list.json" || CompareImageVersions(v, bv) > 0 {
+			best = e
+		}
+	}
+	return best
+}
+
+// fetchNotes downloads and parses notes concurrently, bounded across all families.
+func (t *Tracker) fetchNotes(ctx context.Context, todo []NoteEntry) ([]VHDNotes, []error) {
+	notes := make([]VHDNotes, len(todo))
+	errs := make([]error, len(todo))
+	sem, _ := ctx.Value(semKey{}).(chan struct{})
+	if sem == nil {
+		sem = make(chan struct{}, 1)
+	}
+	var wg sync.WaitGroup
+	for i, e := range todo {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				errs[i] = fmt.Errorf("%s: %w", e.Path, ctx.Err())
+				return
+			}
+			defer func() { <-sem }()
+			notes[i], errs[i] = t.Notes.FetchNote(ctx, e)
+		}()
+	}
+	wg.Wait()
+	return notes, errs
+}
