@@ -40,6 +40,8 @@ type Server struct {
 	stats  statsRecorder
 	rate   rateLimit
 	issues issueStore
+	// treeLimit is where the Git Trees API truncates (SetTreeLimit); 0 is GitHub's.
+	treeLimit atomic.Int64
 }
 
 // New serves the world directory worldDir (e.g. shared/fixtures/world-2026-04-30).
@@ -56,6 +58,8 @@ func New(worldDir string) (*Server, error) {
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /api/v3/repos/{owner}/{repo}/releases", s.serveReleases)
 	s.mux.HandleFunc("GET /api/v3/repos/{owner}/{repo}/contents/{path...}", s.serveContents)
+	s.mux.HandleFunc("GET /api/v3/repos/{owner}/{repo}/commits", s.serveCommits)
+	s.mux.HandleFunc("GET /api/v3/repos/{owner}/{repo}/git/trees/{tree_sha...}", s.serveTree)
 	issues := "/api/v3/repos/{owner}/{repo}/issues"
 	s.mux.HandleFunc("GET "+issues, s.listIssues)
 	s.mux.HandleFunc("POST "+issues, s.createIssue)

@@ -32,6 +32,8 @@ type snapshot struct {
 	// modified is each Flatcar file's Last-Modified, kept while its bytes stay the same
 	// so that If-Modified-Since agrees with the ETag.
 	modified map[string]modified
+	// git holds the snapshot's trees as they are hashed (see git.go); each snapshot has its own.
+	git *gitIndex
 }
 
 type modified struct {
@@ -155,7 +157,7 @@ func loadSnapshot(worldDir string, hashes *hashCache, prev *snapshot) (*snapshot
 	if err != nil {
 		return nil, fmt.Errorf("upstreamtest: %s: date %q: %w", manifest, world.Date, err)
 	}
-	s := &snapshot{dir: dir, date: date, hashes: hashes, overrides: map[string]*blob{}, modified: map[string]modified{}}
+	s := &snapshot{dir: dir, date: date, hashes: hashes, overrides: map[string]*blob{}, modified: map[string]modified{}, git: newGitIndex()}
 	var prevModified map[string]modified
 	if prev != nil {
 		prevModified = prev.modified
@@ -203,6 +205,7 @@ func carryModified(prev map[string]modified, rel, sha256 string, date time.Time)
 // everything beneath it are gone.
 func (s *snapshot) withOverride(rel string, data []byte) *snapshot {
 	next := *s
+	next.git = newGitIndex()
 	next.overrides = make(map[string]*blob, len(s.overrides)+1)
 	for p, b := range s.overrides {
 		if data == nil && strings.HasPrefix(p, rel+"/") {
@@ -334,32 +337,12 @@ func treeName(n node) string {
 	return n.name
 }
 
-// treeSHA is the git tree SHA-1 of the directory rel, as GitHub lists a directory's sha.
+// treeSHA is the git tree SHA-1 of the directory rel, as GitHub lists a directory's sha;
+// each tree is hashed once per snapshot (see gitIndex).
 func (s *snapshot) treeSHA(rel string) (string, error) {
-	nodes, err := s.list(rel)
+	t, err := s.git.tree(s, rel)
 	if err != nil {
 		return "", err
 	}
-	var tree bytes.Buffer
-	for _, n := range nodes {
-		mode, sha := "100644", ""
-		if n.isDir() {
-			mode = "40000"
-			if sha, err = s.treeSHA(rel + "/" + n.name); err != nil {
-				return "", err
-			}
-		} else {
-			sha = n.blob.gitSHA
-		}
-		raw, err := hex.DecodeString(sha)
-		if err != nil {
-			return "", err
-		}
-		fmt.Fprintf(&tree, "%s %s\x00", mode, n.name)
-		tree.Write(raw)
-	}
-	h := sha1.New()
-	fmt.Fprintf(h, "tree %d\x00", tree.Len())
-	h.Write(tree.Bytes())
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return t.sha, nil
 }
