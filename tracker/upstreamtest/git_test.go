@@ -708,6 +708,110 @@ func TestGitNotFound(t *testing.T) {
 	})
 }
 
+func TestRateLimit(t *testing.T) {
+	s := newServer(t, "2026-04-30")
+	commitsURL := s.GitHubAPIURL() + "repos/Azure/AgentBaker/commits?path=" + notesDir
+	anon, token := map[string]string{}, map[string]string{"Authorization": "Bearer test-token"}
+	first, _ := get(t, http.MethodGet, commitsURL, nil)
+	etag := first.Header.Get("ETag")
+	with := func(h map[string]string, k, v string) map[string]string {
+		out := map[string]string{k: v}
+		for hk, hv := range h {
+			out[hk] = hv
+		}
+		return out
+	}
+	tests := []struct {
+		name       string
+		url        string
+		header     map[string]string
+		wantStatus int
+		wantLimit  int
+		counted    bool
+	}{
+		{"no token, 200", commitsURL, anon, 200, 60, true},
+		{"no token, 304", commitsURL, with(anon, "If-None-Match", etag), 304, 60, true},
+		{"no token, 404", s.GitHubAPIURL() + "repos/Azure/Nowhere/commits", anon, 404, 60, true},
+		{"token, 200", commitsURL, token, 200, 5000, true},
+		{"token, 304", commitsURL, with(token, "If-None-Match", etag), 304, 5000, false},
+		{"token, 304 of the Contents API", s.GitHubAPIURL() + "repos/Azure/AgentBaker/contents/" + gen2Dir, with(token, "If-None-Match", "*"), 304, 5000, false},
+		{"no token, 304 of the Contents API", s.GitHubAPIURL() + "repos/Azure/AgentBaker/contents/" + gen2Dir, with(anon, "If-None-Match", "*"), 304, 60, true},
+	}
+	used := func(t *testing.T, resp *http.Response, wantLimit int) int {
+		t.Helper()
+		limit, _ := strconv.Atoi(resp.Header.Get("X-RateLimit-Limit"))
+		u, err1 := strconv.Atoi(resp.Header.Get("X-RateLimit-Used"))
+		remaining, err2 := strconv.Atoi(resp.Header.Get("X-RateLimit-Remaining"))
+		reset, err3 := strconv.ParseInt(resp.Header.Get("X-RateLimit-Reset"), 10, 64)
+		if limit != wantLimit || err1 != nil || err2 != nil || err3 != nil || remaining != limit-u || time.Unix(reset, 0).Before(time.Now()) {
+			t.Errorf("X-RateLimit- Limit %d, Used %d, Remaining %d, Reset %d; want Limit %d", limit, u, remaining, reset, wantLimit)
+		}
+		return u
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			auth := map[string]string{}
+			if v, ok := tt.header["Authorization"]; ok {
+				auth["Authorization"] = v
+			}
+			before, _ := get(t, http.MethodGet, commitsURL, auth) // a 200, counted with the same token or none
+			resp, _ := get(t, http.MethodGet, tt.url, tt.header)
+			if resp.StatusCode != tt.wantStatus {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tt.wantStatus)
+			}
+			want := 0
+			if tt.counted {
+				want = 1
+			}
+			if delta := used(t, resp, tt.wantLimit) - used(t, before, tt.wantLimit); delta != want {
+				t.Errorf("the request used %d, want %d", delta, want)
+			}
+		})
+	}
+
+	t.Run("a window for each", func(t *testing.T) {
+		before, _ := get(t, http.MethodGet, commitsURL, token)
+		for range 3 {
+			get(t, http.MethodGet, commitsURL, anon)
+		}
+		after, _ := get(t, http.MethodGet, commitsURL, token)
+		if delta := used(t, after, 5000) - used(t, before, 5000); delta != 1 {
+			t.Errorf("the token's Used went up by %d over 3 requests without it and 1 with, want 1", delta)
+		}
+	})
+
+	t.Run("never exhausted", func(t *testing.T) {
+		clients := []struct {
+			c     *github.Client
+			limit int
+		}{
+			{newClient(t, s), 60},
+			{newClient(t, s).WithAuthToken("test-token"), 5000},
+		}
+		for _, cl := range clients {
+			lowest := cl.limit
+			for range 2*60 + 5 {
+				_, resp, err := cl.c.Repositories.ListCommits(context.Background(), "Azure", "AgentBaker", &github.CommitsListOptions{Path: notesDir})
+				if err != nil {
+					t.Fatalf("limit %d: %v", cl.limit, err)
+				}
+				if resp.Rate.Limit != cl.limit {
+					t.Fatalf("limit %d, want %d", resp.Rate.Limit, cl.limit)
+				}
+				lowest = min(lowest, resp.Rate.Remaining)
+			}
+			// Without a token the window wraps before Remaining reaches 0; with one it is far.
+			wantLowest := 1
+			if cl.limit == 5000 {
+				wantLowest = 5000 - 200
+			}
+			if cl.limit == 60 && lowest != wantLowest || lowest < wantLowest {
+				t.Errorf("limit %d: lowest Remaining %d, want %d", cl.limit, lowest, wantLowest)
+			}
+		}
+	})
+}
+
 // TestGitConcurrent asks for trees and commits while the world changes under them: each
 // answer is one world's, whole.
 func TestGitConcurrent(t *testing.T) {

@@ -388,15 +388,17 @@ func (s *Server) serveGitHubJSON(w http.ResponseWriter, r *http.Request, body []
 		etag:        `W/"` + hex.EncodeToString(sum[:]) + `"`,
 		body:        &blob{size: int64(len(body)), data: body},
 	}
-	s.githubHeaders(w.Header(), r, !notModified(r, rep))
+	// A 304 is free with a token only: without one it counts as GitHub counts it.
+	counted := !notModified(r, rep) || !authenticated(r)
+	s.githubHeaders(w.Header(), r, counted)
 	serve(w, r, rep)
 }
 
 // githubHeaders sets what every API response carries. counted is whether the response
-// uses up rate limit, as a 304 does not.
+// uses up rate limit: every response does but a 304 to a request with a token.
 func (s *Server) githubHeaders(h http.Header, r *http.Request, counted bool) {
 	cache := "public, max-age=60, s-maxage=60"
-	if r.Header.Get("Authorization") != "" {
+	if authenticated(r) {
 		cache = "private, max-age=60, s-maxage=60"
 	}
 	h.Set("Cache-Control", cache)
@@ -404,37 +406,53 @@ func (s *Server) githubHeaders(h http.Header, r *http.Request, counted bool) {
 	h.Set("X-GitHub-Api-Version-Selected", "2022-11-28")
 	h.Set("X-GitHub-Media-Type", "github.v3; format=json")
 	h.Set("X-Content-Type-Options", "nosniff")
-	used, reset := s.rate.use(counted)
-	h.Set("X-RateLimit-Limit", strconv.Itoa(rateLimitPerHour))
-	h.Set("X-RateLimit-Remaining", strconv.Itoa(rateLimitPerHour-used))
+	limit, used, reset := s.rate.use(authenticated(r), counted)
+	h.Set("X-RateLimit-Limit", strconv.Itoa(limit))
+	h.Set("X-RateLimit-Remaining", strconv.Itoa(limit-used))
 	h.Set("X-RateLimit-Used", strconv.Itoa(used))
 	h.Set("X-RateLimit-Reset", strconv.FormatInt(reset.Unix(), 10))
 	h.Set("X-RateLimit-Resource", "core")
 }
 
-const rateLimitPerHour = 5000
+// authenticated reports whether r carries a token, which GitHub's limits tell apart.
+func authenticated(r *http.Request) bool { return r.Header.Get("Authorization") != "" }
 
-// rateLimit reports GitHub's primary rate limit but never exhausts it: go-github stops
-// sending at Remaining 0, which would end every long test or benchmark. A test of
-// rate limiting injects it with SetFault.
+// GitHub's core limits per hour: with a token, and without one (per address).
+const (
+	rateLimitPerHour     = 5000
+	anonRateLimitPerHour = 60
+)
+
+// rateLimit reports GitHub's primary rate limits, one with a token and one without, but
+// never exhausts them: go-github stops sending at Remaining 0, which would end every long
+// test or benchmark. A test of rate limiting injects it with SetFault.
 type rateLimit struct {
-	mu    sync.Mutex
+	mu          sync.Mutex
+	token, anon rateWindow
+}
+
+// rateWindow is one limit's hour: the requests counted and when it starts again.
+type rateWindow struct {
 	used  int
 	reset time.Time
 }
 
-func (l *rateLimit) use(counted bool) (used int, reset time.Time) {
+func (l *rateLimit) use(authenticated, counted bool) (limit, used int, reset time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	win, limit := &l.anon, anonRateLimitPerHour
+	if authenticated {
+		win, limit = &l.token, rateLimitPerHour
+	}
 	now := time.Now()
-	if !now.Before(l.reset) {
-		l.used, l.reset = 0, now.Add(time.Hour)
+	if !now.Before(win.reset) {
+		win.used, win.reset = 0, now.Add(time.Hour)
 	}
 	if counted {
-		l.used++
-		if l.used == rateLimitPerHour {
-			l.used, l.reset = 1, now.Add(time.Hour)
+		win.used++
+		if win.used == limit {
+			win.used, win.reset = 1, now.Add(time.Hour)
 		}
 	}
-	return l.used, l.reset
+	return limit, win.used, win.reset
 }
