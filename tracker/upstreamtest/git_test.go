@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"reflect"
 	"strconv"
@@ -706,6 +707,51 @@ func TestGitNotFound(t *testing.T) {
 			t.Errorf("ListCommits: %v, want GitHub's 404", err)
 		}
 	})
+}
+
+func TestContentsListsAtMost1000(t *testing.T) {
+	dir := gen2Dir + "/many"
+	tests := []struct{ files, want int }{
+		{999, 999},
+		{1000, 1000},
+		{1001, 1000},
+		{1500, 1000},
+	}
+	for _, tt := range tests {
+		t.Run(strconv.Itoa(tt.files), func(t *testing.T) {
+			s := newServer(t, "2026-05-31")
+			c := newClient(t, s)
+			// Backwards, and with a directory "n0500" beside n0500.txt, which git sorts after it.
+			for i := tt.files - 1; i >= 0; i-- {
+				name := fmt.Sprintf("n%04d.txt", i)
+				if i == 500 {
+					name = "n0500/inside.txt"
+				}
+				s.Override("github/Azure/AgentBaker/"+dir+"/"+name, []byte(name+"\n"))
+			}
+			s.Override("github/Azure/AgentBaker/"+dir+"/n0500.txt", []byte("beside\n"))
+			total := tt.files + 1
+			_, entries, _, err := c.Repositories.GetContents(context.Background(), "Azure", "AgentBaker", dir, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tree := entriesOf(getTree(t, c, "master:"+dir, false))
+			if len(tree) != total {
+				t.Fatalf("the trees API lists %d entries, want all %d", len(tree), total)
+			}
+			if len(entries) != min(total, 1000) {
+				t.Fatalf("%d entries, want %d", len(entries), min(total, 1000))
+			}
+			for i, e := range entries {
+				if want := tree[i]; e.GetName() != path.Base(want.Path) || e.GetSHA() != want.SHA {
+					t.Fatalf("entry %d is %s %s, the tree's is %s %s", i, e.GetName(), e.GetSHA(), want.Path, want.SHA)
+				}
+			}
+			if i := index(tree, "n0500"); i < 1 || tree[i-1].Path != "n0500.txt" {
+				t.Errorf("n0500 at %d, want right after n0500.txt", i)
+			}
+		})
+	}
 }
 
 func TestRateLimit(t *testing.T) {

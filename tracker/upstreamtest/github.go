@@ -28,6 +28,9 @@ const (
 	// maxInlineContent is the largest file whose Contents API object carries its bytes;
 	// GitHub answers a larger one with encoding "none" and empty content.
 	maxInlineContent = 1 << 20
+	// maxContentsEntries is the most entries GitHub lists of one directory, the first
+	// in tree order; the Git Trees API lists them all.
+	maxContentsEntries = 1000
 )
 
 // serveReleases answers `GET /repos/{owner}/{repo}/releases` from github/{owner}/{repo}/releases.json.
@@ -234,8 +237,11 @@ func listContents(snap *snapshot, urls contentURLs, rel, p string) ([]content, e
 	if err != nil {
 		return nil, err
 	}
-	entries := make([]content, 0, len(nodes))
+	entries := make([]content, 0, min(len(nodes), maxContentsEntries))
 	for _, n := range nodes {
+		if len(entries) == maxContentsEntries {
+			break // GitHub lists the first 1,000 and says nothing of the rest
+		}
 		childRel, childPath := rel+"/"+n.name, path.Join(p, n.name)
 		if _, ok := repoFile(urls.owner, urls.repo, childPath); !ok {
 			continue
