@@ -1,0 +1,226 @@
+package tracker_test
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/nodewatch/nodewatch/tracker"
+	"github.com/nodewatch/nodewatch/tracker/upstreamtest"
+)
+
+// githubRequests is what a cycle cost against GitHub's API limit (raw downloads are not).
+func githubRequests(r *rig) int { return r.srv.Stats().ByKind[upstreamtest.KindGitHubAPI] }
+
+// TestIdleCycleCostsTwoRequests: watching every family, a cycle with no upstream change
+// makes two GitHub API requests in all (the notes' newest commit, page 1 of the AKS
+// releases), both answered 304, and downloads nothing; a changed cycle makes at most 4.
+func TestIdleCycleCostsTwoRequests(t *testing.T) {
+	r := newRig(t, "2026-04-30", tracker.FirstRunSilent, "*")
+	r.cycle(t)
+	for range 2 {
+		r.srv.ResetStats()
+		assertIdle(t, r)
+		if n := githubRequests(r); n != 2 {
+			t.Errorf("idle cycle over every family: %d GitHub API requests, want 2", n)
+		}
+	}
+	r.Move(t, "2026-05-31")
+	r.srv.ResetStats()
+	rep, events := r.cycle(t)
+	if f := failures(rep); len(f) != 0 {
+		t.Fatal(f)
+	}
+	// commits, tree, releases page 1 (it holds known releases, so page 2 is not asked).
+	if n := githubRequests(r); n != 3 {
+		t.Errorf("changed cycle: %d GitHub API requests, want 3", n)
+	}
+	if want := expectedEvents(t, "2026-04-30", "2026-05-31"); !slices.Equal(events, want) {
+		t.Errorf("every family watched by \"*\": events\n got %v\nwant %v", events, want)
+	}
+}
+
+// sampleFamily adds a family the snapshots do not hold, with real notes of it.
+func sampleFamily(t *testing.T, r *rig, family string, files ...string) {
+	t.Helper()
+	for _, f := range files {
+		data, err := os.ReadFile(filepath.Join(fixtures(t), "samples", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		version := strings.TrimSuffix(f[strings.LastIndex(f, "_")+1:], ".txt")
+		r.srv.Override(notesDir+"/"+family+"/"+version+".txt", data)
+	}
+}
+
+// TestFamilyAdded: a family that appears upstream after the first listing is announced
+// once, with its history silent; one that was upstream already and is watched because
+// `families` grew is not news.
+func TestFamilyAdded(t *testing.T) {
+	r := newRig(t, "2026-04-30", tracker.FirstRunSilent, "AKSFlatcar/*")
+	r.cycle(t)
+	r.tr.Families = []string{"*"}
+	r.Move(t, "2026-05-31")
+	sampleFamily(t, r, "AKSUbuntu/gen2/2204containerd",
+		"AKSUbuntu_gen2_2204containerd_202412.10.0.txt", "AKSUbuntu_gen2_2204containerd_202412.29.0.txt")
+	rep, events := r.cycle(t)
+	if f := failures(rep); len(f) != 0 {
+		t.Fatal(f)
+	}
+	var added []string
+	for _, e := range events {
+		if strings.HasPrefix(e, "family_added:") {
+			added = append(added, e)
+		}
+		if strings.HasPrefix(e, "node_image:AKSUbuntu/gen2/2204containerd:") || strings.HasPrefix(e, "node_image:AKSAzureLinuxV3/") {
+			t.Errorf("%s: a family's history is silent under first_run silent", e)
+		}
+	}
+	if want := []string{"family_added:AKSUbuntu/gen2/2204containerd:202412.29.0"}; !slices.Equal(added, want) {
+		t.Errorf("family_added events %v, want %v (the Azure Linux and 24.04 families were upstream before)", added, want)
+	}
+	if im, ok, _ := r.db.Image("AKSUbuntu/gen2/2204containerd", "202412.29.0"); !ok || im.Kernel == "" {
+		t.Errorf("the new family's images are stored: %v %+v", ok, im)
+	}
+	msgs, err := tracker.Messages(r.db, []tracker.Event{{Kind: tracker.EventFamilyAdded, Subject: "AKSUbuntu/gen2/2204containerd", Version: "202412.29.0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := msgs[0].Summary(); !strings.Contains(s, "a new Ubuntu family; newest image 202412.29.0") || !strings.Contains(s, "Ubuntu 22.04.5 LTS (Jammy Jellyfish)") {
+		t.Errorf("message %q: want the family's OS and newest image", s)
+	}
+	_, again := r.cycle(t)
+	if len(again) != 0 {
+		t.Errorf("the next cycle raised %v", again)
+	}
+}
+
+// TestFamilyQuiet: a family left behind by the rest of AKS is announced quiet once, at
+// its newest image; shipping again and it is no longer quiet.
+func TestFamilyQuiet(t *testing.T) {
+	r := newRig(t, "2026-04-30", tracker.FirstRunSilent, "*")
+	_, first := r.cycle(t)
+	if len(first) != 0 {
+		t.Fatalf("first cycle raised %v", first)
+	}
+	// May arrives for every family but AKSFlatcar/gen2arm64, which stops at 202604.24.0.
+	r.Move(t, "2026-05-31")
+	for _, v := range []string{"202605.05.1", "202605.14.0", "202605.27.0"} {
+		r.srv.Override(notesDir+"/AKSFlatcar/gen2arm64/"+v+".txt", nil)
+	}
+	rep, events := r.cycle(t)
+	if f := failures(rep); len(f) != 0 {
+		t.Fatal(f)
+	}
+	var quiet []string
+	for _, e := range events {
+		if strings.HasPrefix(e, "family_quiet:") {
+			quiet = append(quiet, e)
+		}
+	}
+	if want := []string{"family_quiet:AKSFlatcar/gen2arm64:202604.24.0"}; !slices.Equal(quiet, want) {
+		t.Fatalf("family_quiet events %v, want %v", quiet, want)
+	}
+	images, err := r.db.Images("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var arm tracker.FamilyStatus
+	for _, s := range tracker.FamilyStatuses(images) {
+		if s.Family == "AKSFlatcar/gen2arm64" {
+			arm = s
+		}
+		if s.Quiet != (s.Family == "AKSFlatcar/gen2arm64") {
+			t.Errorf("%s quiet=%v (%d days behind)", s.Family, s.Quiet, s.BehindDays)
+		}
+	}
+	// Built 2026-04-24 against 2026-05-27 for the newest of all: 33 days, over the 21
+	// days and 3 usual intervals of a family that shipped every week or two.
+	if arm.BehindDays != 33 || arm.IntervalDays == nil || *arm.IntervalDays*3 > 33 {
+		t.Errorf("gen2arm64: %d days behind, usual interval %v", arm.BehindDays, arm.IntervalDays)
+	}
+	msgs, err := tracker.Messages(r.db, []tracker.Event{{Kind: tracker.EventFamilyQuiet, Subject: "AKSFlatcar/gen2arm64", Version: "202604.24.0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := msgs[0].Summary(); !strings.Contains(s, "no image for 33 days; last image 202604.24.0 built 2026-04-24; usual interval") {
+		t.Errorf("message %q", s)
+	}
+	// Another change upstream, the family still quiet: no second announcement.
+	r.srv.Override(notesDir+"/AKSFlatcar/gen2/202605.27.0.txt", []byte(mustRead(t, world(t, "2026-05-31"), notesDir+"/AKSFlatcar/gen2/202605.27.0.txt")+"\n"))
+	if _, again := r.cycle(t); slices.ContainsFunc(again, func(e string) bool { return strings.HasPrefix(e, "family_quiet:") }) {
+		t.Errorf("announced again while still quiet: %v", again)
+	}
+	// It ships again: its images are news, and it is quiet no more.
+	r.Move(t, "2026-05-31")
+	_, back := r.cycle(t)
+	if !slices.Contains(back, "node_image:AKSFlatcar/gen2arm64:202605.27.0") || slices.ContainsFunc(back, func(e string) bool { return strings.HasPrefix(e, "family_") }) {
+		t.Errorf("back: %v", back)
+	}
+	views, err := r.db.Images("AKSFlatcar/gen2arm64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := tracker.FamilyStatuses(views); len(s) != 1 || s[0].Quiet {
+		t.Errorf("still quiet after shipping: %+v", s)
+	}
+}
+
+// TestQuietFamiliesOnFirstListing: families quiet when nodewatch first starts are noted,
+// not announced (first_run silent), and not announced later either.
+func TestQuietFamiliesOnFirstListing(t *testing.T) {
+	r := newRig(t, "2026-05-31", tracker.FirstRunSilent, "*")
+	for _, v := range []string{"202605.05.1", "202605.14.0", "202605.27.0"} {
+		r.srv.Override(notesDir+"/AKSFlatcar/gen2arm64/"+v+".txt", nil)
+	}
+	if _, events := r.cycle(t); len(events) != 0 {
+		t.Fatalf("first cycle raised %v", events)
+	}
+	r.srv.Override(notesDir+"/AKSFlatcar/gen2/202605.27.0.txt", []byte(mustRead(t, world(t, "2026-05-31"), notesDir+"/AKSFlatcar/gen2/202605.27.0.txt")+"\n"))
+	if _, events := r.cycle(t); len(events) != 0 {
+		t.Errorf("second cycle raised %v", events)
+	}
+}
+
+// TestNamesRoundTrip: every image of every family is found again by the name AKS gives
+// it, and by no other family's.
+func TestNamesRoundTrip(t *testing.T) {
+	r := newRig(t, "2026-05-31", tracker.FirstRunSilent, "*")
+	r.cycle(t)
+	images, err := r.db.Images("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefixes := map[string]string{
+		"AKSFlatcar/gen2":               "AKSFlatcar-flatcargen2-",
+		"AKSFlatcar/gen2arm64":          "AKSFlatcar-flatcargen2arm64-",
+		"AKSAzureLinuxV3/gen2":          "AKSAzureLinux-V3gen2-",
+		"AKSUbuntu/gen2/2404containerd": "AKSUbuntu-2404gen2containerd-",
+	}
+	views := tracker.LinkImages(images, nil)
+	for _, v := range views {
+		if want := prefixes[v.Family] + v.Version; v.NodeImageVersion != want {
+			t.Fatalf("%s %s is named %q, want %q", v.Family, v.Version, v.NodeImageVersion, want)
+		}
+		found, err := tracker.Show(r.db, v.NodeImageVersion)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(found.Images) != 1 || found.Images[0].Family != v.Family || found.Images[0].Version != v.Version {
+			t.Errorf("show %s found %d images", v.NodeImageVersion, len(found.Images))
+		}
+		patched, err := tracker.Show(r.db, v.NodeImageVersion+"-2026.06.01")
+		if err != nil || len(patched.Images) != 1 || patched.Name.Name.SecurityPatch != "2026.06.01" {
+			t.Errorf("show %s-2026.06.01: %v %+v", v.NodeImageVersion, err, patched.Name)
+		}
+	}
+	total := 0
+	for _, f := range fixtureFamilies {
+		total += len(upstreamImages(t, "2026-05-31", f))
+	}
+	if len(views) != total {
+		t.Errorf("%d images named, the snapshot has %d", len(views), total)
+	}
+}
