@@ -31,7 +31,7 @@ var copies = map[string]int{
 
 // scaleWorld links the May snapshot's files into a world with every family replicated
 // under new names (AKSUbuntu/gen2/2404containerd-r07 ...): real notes, ~2,500 of them.
-func scaleWorld(b *testing.B) (dir string, families []string, notes int, bytes int64) {
+func scaleWorld(b testing.TB) (dir string, families []string, notes int, bytes int64) {
 	src := trackertest.World(b, "2026-05-31")
 	dir = b.TempDir()
 	link := func(from, to string) {

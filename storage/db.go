@@ -54,6 +54,8 @@ var migrations = []func(tx *bolt.Tx) error{
 		_, err := tx.CreateBucketIfNotExists(bucketDeliveries)
 		return err
 	},
+	// v2 -> v3: image components in a bucket of their own, packed.
+	migrateComponents,
 }
 
 // Options tune Open.

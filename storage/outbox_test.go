@@ -1,11 +1,13 @@
 package storage
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"testing"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -21,12 +23,17 @@ func TestMigrateV1AddsOutbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	img := flatcarImage("AKSFlatcar/gen2", "202605.27.0", "6.12.87-flatcar", t0)
+	img.Components = components(3)
 	err = b.Update(func(tx *bolt.Tx) error {
 		if err := migrations[0](tx); err != nil {
 			return err
 		}
-		w := batchWriter{tx: tx, now: time.Now}
-		if _, err := w.write(tracker.Batch{Images: []tracker.NodeImage{img}}); err != nil {
+		// As schema v1 kept an image: one JSON value, components and all.
+		data, err := json.Marshal(img)
+		if err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketImages).Put(itemKey(img.Family, img.Version), data); err != nil {
 			return err
 		}
 		return tx.Bucket(bucketMeta).Put([]byte(keySchemaVersion), []byte("1"))
@@ -40,8 +47,22 @@ func TestMigrateV1AddsOutbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if got, ok, err := db.Image(img.Family, img.Version); err != nil || !ok || got.Kernel != img.Kernel {
+	if got, ok, err := db.Image(img.Family, img.Version); err != nil || !ok || got.Kernel != img.Kernel || !reflect.DeepEqual(got.Components, img.Components) {
 		t.Errorf("image after migration: %v %v %v", got, ok, err)
+	}
+	// v3 keeps the components apart, packed; the image's JSON no longer holds them.
+	err = db.bolt.View(func(tx *bolt.Tx) error {
+		key := itemKey(img.Family, img.Version)
+		if bytes.Contains(tx.Bucket(bucketImages).Get(key), []byte(`"components"`)) || tx.Bucket(bucketComponents).Get(key) == nil {
+			t.Errorf("after migration the image is %s", tx.Bucket(bucketImages).Get(key))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if all, err := db.Images(""); err != nil || len(all) != 1 || !reflect.DeepEqual(all[0].Components, img.Components) {
+		t.Errorf("Images after migration: %+v %v", all, err)
 	}
 	if ds, err := db.Deliveries(); err != nil || len(ds) != 0 {
 		t.Errorf("outbox after migration: %v %v", ds, err)

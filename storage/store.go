@@ -61,9 +61,7 @@ type batchWriter struct {
 
 func (w *batchWriter) write(b tracker.Batch) ([]tracker.Event, error) {
 	for _, i := range b.Images {
-		if err := putItem(w, bucketImages, i.Family, i.Version, i, func(i *tracker.NodeImage) (*time.Time, *time.Time) {
-			return &i.FirstSeen, &i.UpdatedAt
-		}); err != nil {
+		if err := putImage(w, i); err != nil {
 			return nil, err
 		}
 	}
@@ -186,21 +184,33 @@ func (w *batchWriter) putEvents(events []tracker.Event) ([]tracker.Event, error)
 
 // Images returns the node images of family ("" for all), by family and then version.
 func (db *DB) Images(family string) ([]tracker.NodeImage, error) {
-	images, err := list[tracker.NodeImage](db, bucketImages, family)
+	images, err := listWith(db, bucketImages, family, withComponents)
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(images, func(a, b tracker.NodeImage) int {
-		return cmp.Or(strings.Compare(a.Family, b.Family), tracker.CompareImageVersions(a.Version, b.Version))
-	})
-	return images, nil
+	return tracker.SortImages(images), nil
 }
 
 // Image returns one node image and whether it is stored.
 func (db *DB) Image(family, version string) (tracker.NodeImage, bool, error) {
 	var image tracker.NodeImage
-	found, err := db.get(bucketImages, itemKey(family, version), &image)
-	return image, found, err
+	found := false
+	key := itemKey(family, version)
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		data := tx.Bucket(bucketImages).Get(key)
+		if found = data != nil; !found {
+			return nil
+		}
+		if err := json.Unmarshal(data, &image); err != nil {
+			return err
+		}
+		withComponents(tx, key, &image)
+		return nil
+	})
+	if err != nil {
+		return image, false, fmt.Errorf("read %s %q from %s: %w", bucketImages, key, db.path, err)
+	}
+	return image, found, nil
 }
 
 // FlatcarReleases returns the releases of channel ("" for all), by channel and then
@@ -327,6 +337,11 @@ func (db *DB) LastCycle() (tracker.CycleReport, bool, error) {
 // the transaction because bbolt's bytes are only valid until it ends. The result is
 // never nil, so that an empty history encodes as [] and not null.
 func list[T any](db *DB, bucket []byte, subject string) ([]T, error) {
+	return listWith[T](db, bucket, subject, nil)
+}
+
+// listWith is list, with more read for each item in the same transaction.
+func listWith[T any](db *DB, bucket []byte, subject string, more func(tx *bolt.Tx, key []byte, item *T)) ([]T, error) {
 	items := []T{}
 	var prefix []byte
 	if subject != "" {
@@ -338,6 +353,9 @@ func list[T any](db *DB, bucket []byte, subject string) ([]T, error) {
 			var item T
 			if err := json.Unmarshal(v, &item); err != nil {
 				return fmt.Errorf("decode %s %q: %w", bucket, k, err)
+			}
+			if more != nil {
+				more(tx, k, &item)
 			}
 			items = append(items, item)
 		}

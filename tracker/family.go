@@ -58,13 +58,12 @@ func buildDay(im NodeImage) time.Time {
 // then family.
 func FamilyStatuses(images []NodeImage) []FamilyStatus {
 	byFamily := map[string][]NodeImage{}
-	for _, im := range images {
+	for _, im := range SortImages(images) {
 		byFamily[im.Family] = append(byFamily[im.Family], im)
 	}
 	out := make([]FamilyStatus, 0, len(byFamily))
 	var newestOfAll time.Time
 	for family, ims := range byFamily {
-		slices.SortFunc(ims, func(a, b NodeImage) int { return CompareImageVersions(a.Version, b.Version) })
 		newest := ims[len(ims)-1]
 		s := FamilyStatus{
 			Family: family, OSLine: OSLine(family), Images: len(ims), Newest: newest.Version,

@@ -95,13 +95,7 @@ func LinkImages(images []NodeImage, releases []FlatcarRelease) []ImageView {
 	for _, rs := range byChannel {
 		slices.SortFunc(rs, func(a, b FlatcarRelease) int { return a.ReleasedAt.Compare(b.ReleasedAt) })
 	}
-	sorted := slices.Clone(images)
-	slices.SortFunc(sorted, func(a, b NodeImage) int {
-		if c := strings.Compare(a.Family, b.Family); c != 0 {
-			return c
-		}
-		return CompareImageVersions(a.Version, b.Version)
-	})
+	sorted := SortImages(images)
 	views := make([]ImageView, len(sorted))
 	for i, im := range sorted {
 		v := ImageView{
@@ -126,6 +120,39 @@ func LinkImages(images []NodeImage, releases []FlatcarRelease) []ImageView {
 		views[i] = v
 	}
 	return views
+}
+
+// SortImages returns images ordered by family, then version, each version parsed once.
+func SortImages(images []NodeImage) []NodeImage {
+	type keyed struct {
+		v  ImageVersion
+		ok bool
+		im NodeImage
+	}
+	ks := make([]keyed, len(images))
+	for i, im := range images {
+		v, err := ParseImageVersion(im.Version)
+		ks[i] = keyed{v, err == nil, im}
+	}
+	slices.SortFunc(ks, func(a, b keyed) int {
+		if c := strings.Compare(a.im.Family, b.im.Family); c != 0 {
+			return c
+		}
+		switch {
+		case a.ok && b.ok:
+			return a.v.Compare(b.v)
+		case !a.ok && !b.ok:
+			return strings.Compare(a.im.Version, b.im.Version)
+		case !a.ok:
+			return -1
+		}
+		return 1
+	})
+	out := make([]NodeImage, len(ks))
+	for i, k := range ks {
+		out[i] = k.im
+	}
+	return out
 }
 
 func linkFlatcar(version string, day time.Time, byVersion map[string]FlatcarRelease, byChannel map[string][]FlatcarRelease) *FlatcarLink {
@@ -172,18 +199,18 @@ func Changes(prev, cur NodeImage) []Change {
 	if prev.Kernel != "" && cur.Kernel != "" && prev.Kernel != cur.Kernel {
 		out = append(out, Change{What: "kernel", From: prev.Kernel, To: cur.Kernel})
 	}
-	names := make([]string, 0, len(cur.Components))
-	for name := range cur.Components {
-		names = append(names, name)
+	var names []string
+	for name, now := range cur.Components {
+		// Most components are the same from one image to the next: compare first.
+		if was, ok := prev.Components[name]; ok && !slices.Equal(was, now) {
+			names = append(names, name)
+		}
 	}
 	slices.Sort(names)
 	for _, name := range names {
-		was, ok := prev.Components[name]
-		if !ok {
-			continue
-		}
+		was, now := prev.Components[name], cur.Components[name]
 		// Components such as kubelet list several versions: say which went and which came.
-		removed, added := setDiff(was, cur.Components[name]), setDiff(cur.Components[name], was)
+		removed, added := setDiff(was, now), setDiff(now, was)
 		if len(removed) > 0 || len(added) > 0 {
 			out = append(out, Change{What: name, From: strings.Join(removed, ", "), To: strings.Join(added, ", ")})
 		}

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
+	"runtime/debug"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -341,6 +344,12 @@ func printFound(w io.Writer, f tracker.Found) {
 // JSON.
 func query[T any](a *app, apiPath string, fromStore func(tracker.Store) (T, error)) (T, error) {
 	var zero T
+	// A query is a short process that reads the whole history once: collecting its garbage
+	// as the heap grows from nothing took a third of `images --json`. The soft limit keeps
+	// a collection for a heap far above any history (the full-scale one peaks under 50 MB).
+	oldPercent := debug.SetGCPercent(-1)
+	oldLimit := debug.SetMemoryLimit(256 << 20)
+	defer func() { debug.SetGCPercent(oldPercent); debug.SetMemoryLimit(oldLimit) }()
 	cfg, err := a.loadConfig()
 	if err != nil {
 		return zero, err
@@ -395,10 +404,36 @@ func (a *app) printJSON(v any, err error) error {
 	return writeJSON(a.stdout, v)
 }
 
+// writeJSON prints v indented, except that an array prints one element a line: an
+// array of every image is megabytes, which indenting took a fifth of `images --json`'s
+// time to lay out, and one line an item is what grep and jq -c users want anyway.
 func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Slice || rv.Len() == 0 {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if rv.Kind() == reflect.Slice {
+			v = []struct{}{} // [] for an empty result, null never
+		}
+		return enc.Encode(v)
+	}
+	var b bytes.Buffer
+	b.WriteString("[\n")
+	for i := range rv.Len() {
+		item, err := json.Marshal(rv.Index(i).Interface())
+		if err != nil {
+			return err
+		}
+		b.WriteString("  ")
+		b.Write(item)
+		if i < rv.Len()-1 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('\n')
+	}
+	b.WriteString("]\n")
+	_, err := w.Write(b.Bytes())
+	return err
 }
 
 func imageRefs(refs []tracker.AKSImageRef) string {
