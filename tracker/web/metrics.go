@@ -129,6 +129,18 @@ var (
 		"How long ago the newest image of the family was built (its build time, or the day its version names).",
 		[]string{"family"}, nil)
 	buildInfoDesc = prometheus.NewDesc("nodewatch_build_info", "The running nodewatch's version.", []string{"version"}, nil)
+	// The family gauges are judged on upstream data, as family_quiet is: against the newest
+	// image of all families, not the clock. Prometheus wants base units: seconds, in whole
+	// days for the days behind.
+	familyQuietDesc = prometheus.NewDesc("nodewatch_family_quiet",
+		"Whether the family fell quiet (1): its newest image is 21 days and 3 usual intervals older than the newest of all families.",
+		[]string{"family", "os_line"}, nil)
+	familyBehindDesc = prometheus.NewDesc("nodewatch_family_newest_image_behind_seconds",
+		"How much older the family's newest image is than the newest image of all families, in whole days (by build day).",
+		[]string{"family"}, nil)
+	familyIntervalDesc = prometheus.NewDesc("nodewatch_family_usual_interval_seconds",
+		"The family's usual interval: the median gap between the build days of its last 10 images; absent with one image.",
+		[]string{"family"}, nil)
 )
 
 // storeCollector reads the store at scrape time: image ages grow between cycles.
@@ -137,6 +149,9 @@ type storeCollector struct{ m *Metrics }
 func (c storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- imageAgeDesc
 	ch <- buildInfoDesc
+	ch <- familyQuietDesc
+	ch <- familyBehindDesc
+	ch <- familyIntervalDesc
 }
 
 func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
@@ -147,7 +162,9 @@ func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(buildInfoDesc, prometheus.GaugeValue, 1, v.version)
 	images, err := v.store.Images("")
 	if err != nil {
-		ch <- prometheus.NewInvalidMetric(imageAgeDesc, err)
+		for _, d := range []*prometheus.Desc{imageAgeDesc, familyQuietDesc, familyBehindDesc, familyIntervalDesc} {
+			ch <- prometheus.NewInvalidMetric(d, err)
+		}
 		return
 	}
 	newest := map[string]tracker.NodeImage{}
@@ -159,5 +176,17 @@ func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
 	now := v.now()
 	for family, im := range newest {
 		ch <- prometheus.MustNewConstMetric(imageAgeDesc, prometheus.GaugeValue, now.Sub(im.Day()).Seconds(), family)
+	}
+	const day = 24 * 60 * 60
+	for _, f := range tracker.FamilyStatuses(images) {
+		quiet := 0.0
+		if f.Quiet {
+			quiet = 1
+		}
+		ch <- prometheus.MustNewConstMetric(familyQuietDesc, prometheus.GaugeValue, quiet, f.Family, f.OSLine)
+		ch <- prometheus.MustNewConstMetric(familyBehindDesc, prometheus.GaugeValue, float64(f.BehindDays*day), f.Family)
+		if f.IntervalDays != nil {
+			ch <- prometheus.MustNewConstMetric(familyIntervalDesc, prometheus.GaugeValue, *f.IntervalDays*day, f.Family)
+		}
 	}
 }

@@ -55,6 +55,7 @@ func New(o Options) http.Handler {
 		mux.Handle("GET /metrics", o.Metrics.Handler())
 	}
 	mux.HandleFunc("GET /api/v1/images", s.images)
+	mux.HandleFunc("GET /api/v1/families", s.families)
 	mux.HandleFunc("GET /api/v1/flatcar", s.flatcar)
 	mux.HandleFunc("GET /api/v1/aks", s.aks)
 	mux.HandleFunc("GET /api/v1/show/{version}", s.show)
@@ -140,6 +141,17 @@ func (s *server) images(w http.ResponseWriter, r *http.Request) {
 	}
 	f := tracker.ImageFilter{Family: q.Get("family"), Kernel: q.Get("kernel"), OSVersion: q.Get("os_version")}
 	writeJSON(w, http.StatusOK, tracker.FilterImages(views, f))
+}
+
+// families answers every family at a glance, in the status page's order: its newest
+// image, AKS name, cadence and whether it fell quiet.
+func (s *server) families(w http.ResponseWriter, _ *http.Request) {
+	images, err := s.Store.Images("")
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, tracker.FamilyStatuses(images))
 }
 
 func (s *server) flatcar(w http.ResponseWriter, r *http.Request) {
