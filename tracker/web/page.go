@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"html/template"
 	"maps"
+	"math"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,34 +22,62 @@ var pageHTML string
 
 // pageTemplate escapes by context: names, versions and errors all come from upstream.
 var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
-	"date": func(t time.Time) string { return t.UTC().Format(time.DateOnly) },
-	"when": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-	"deref": func(s *string) string {
-		if s == nil {
-			return "-"
-		}
-		return *s
-	},
+	"date":  func(t time.Time) string { return t.UTC().Format(time.DateOnly) },
+	"when":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 	"coord": func(f float64) string { return fmt.Sprintf("%.1f", f) },
+	"days":  days,
+	// short drops what a version says in parentheses, Ubuntu's code name: the title
+	// keeps it whole.
+	"short": func(s string) string {
+		if i := strings.Index(s, " ("); i > 0 {
+			return s[:i]
+		}
+		return s
+	},
+	"plural": func(n int, one, many string) string {
+		if n == 1 {
+			return one
+		}
+		return many
+	},
 }).Parse(pageHTML))
 
 type pageData struct {
 	Version  string
 	Now      time.Time
 	NotReady string
-	Families []familyRow
-	Cycle    *cycleView
-	Outbox   []tracker.Delivery
-	Timeline *timeline
+	// Families counts the families and Images their images; Newest is the day of the
+	// newest image of all families, the day quiet families and the strips are told from.
+	Families, Images int
+	Newest           time.Time
+	Groups           []familyGroup
+	Quiet            []familyRow
+	CadenceDays      int
+	// QuietMinDays and QuietIntervals are the rule that makes a family quiet.
+	QuietMinDays, QuietIntervals int
+	Cycle                        *cycleView
+	Outbox                       []tracker.Delivery
+	Timeline                     *timeline
 }
 
-// familyRow is the newest image of one family, with how far its Flatcar lags.
+// familyGroup is the families of one OS line, in tracker.OSLines order.
+type familyGroup struct {
+	Line  string
+	ID    string
+	Quiet int
+	Rows  []familyRow
+}
+
+// familyRow is one family at a glance: its newest image, how often it ships, whether it
+// fell quiet, and for Flatcar images how far the Flatcar release lags.
 type familyRow struct {
-	tracker.ImageView
-	Count int
-	Day   time.Time
-	Notes string // NotesURL if it is http(s), for the link
-	Lag   []string
+	tracker.FamilyStatus
+	ID      string // the row's anchor
+	AgeDays int    // how long ago, by the clock, its newest image was built
+	Notes   string // NotesURL if it is http(s), for the link
+	Flatcar *tracker.FlatcarLink
+	Lag     []string
+	Strip   strip
 }
 
 type cycleView struct {
@@ -71,9 +101,12 @@ func (s *server) page(w http.ResponseWriter, _ *http.Request) {
 	w.Write(buf.Bytes())
 }
 
+// pageData reads the store once for images and once for Flatcar releases, whatever the
+// number of families.
 func (s *server) pageData() (pageData, error) {
 	now := s.Now()
-	d := pageData{Version: s.Version, Now: now, NotReady: s.notReady()}
+	d := pageData{Version: s.Version, Now: now, NotReady: s.notReady(), CadenceDays: cadenceDays,
+		QuietMinDays: tracker.QuietMinDays, QuietIntervals: tracker.QuietIntervals}
 	images, err := s.Store.Images("")
 	if err != nil {
 		return d, err
@@ -82,23 +115,49 @@ func (s *server) pageData() (pageData, error) {
 	if err != nil {
 		return d, err
 	}
-	views := tracker.LinkImages(images, releases)
-	days := make(map[string]time.Time, len(images))
+	statuses := tracker.FamilyStatuses(images)
+	d.Families, d.Images = len(statuses), len(images)
+	for _, st := range statuses {
+		d.Newest = maxTime(d.Newest, st.NewestDay)
+	}
+
+	// Only Flatcar images link to releases: the lag column and the timeline need no
+	// view of the other families' images, whose changes would cost the most.
+	var flatcarImages []tracker.NodeImage
 	for _, im := range images {
+		if im.IsFlatcar() {
+			flatcarImages = append(flatcarImages, im)
+		}
+	}
+	views := tracker.LinkImages(flatcarImages, releases)
+	days := make(map[string]time.Time, len(flatcarImages))
+	for _, im := range flatcarImages {
 		days[im.Family+"\x00"+im.Version] = im.Day()
 	}
-	newestOf := newestReleases(releases)
-	// LinkImages orders by family, then version: the last of a run is the newest.
-	count := 0
-	for i, v := range views {
-		count++
-		if i+1 < len(views) && views[i+1].Family == v.Family {
-			continue
-		}
-		d.Families = append(d.Families, familyRow{ImageView: v, Count: count,
-			Day: days[v.Family+"\x00"+v.Version], Notes: webURL(v.NotesURL), Lag: lag(v.Flatcar, newestOf)})
-		count = 0
+	newestView := map[string]tracker.ImageView{}
+	for _, v := range views { // ordered by family, then version: the last one stays
+		newestView[v.Family] = v
 	}
+	newestOf := newestReleases(releases)
+
+	for i, st := range statuses {
+		row := familyRow{FamilyStatus: st, ID: fmt.Sprintf("family-%d", i+1),
+			AgeDays: max(0, int(now.Sub(st.NewestDay).Hours()/24)), Notes: webURL(st.NotesURL),
+			Strip: newStrip(st, d.Newest)}
+		if v, ok := newestView[st.Family]; ok && v.Version == st.Newest {
+			row.Flatcar, row.Lag = v.Flatcar, lag(v.Flatcar, newestOf)
+		}
+		if n := len(d.Groups); n == 0 || d.Groups[n-1].Line != st.OSLine {
+			d.Groups = append(d.Groups, familyGroup{Line: st.OSLine, ID: fmt.Sprintf("os-%d", n+1)})
+		}
+		g := &d.Groups[len(d.Groups)-1]
+		g.Rows = append(g.Rows, row)
+		if st.Quiet {
+			g.Quiet++
+			d.Quiet = append(d.Quiet, row)
+		}
+	}
+
 	if c, ok, err := s.Store.LastCycle(); err != nil {
 		return d, err
 	} else if ok {
@@ -110,6 +169,48 @@ func (s *server) pageData() (pageData, error) {
 	}
 	d.Timeline = newTimeline(views, days, releases)
 	return d, nil
+}
+
+// The cadence strip: a mark per recent image on the day it was built, over the
+// cadenceDays to the newest image of all families, so that the strips of all families
+// share one axis and a quiet family's strip ends early.
+const (
+	cadenceDays  = 120
+	stripPadding = 3.0 // so that the marks at the ends are not cut
+	stripHeight  = 16.0
+)
+
+type strip struct {
+	Width, Height float64
+	Marks         []stripMark
+	Ticks         []float64 // every 30 days back from the end
+}
+
+type stripMark struct {
+	X      float64
+	Newest bool
+	Title  string
+}
+
+func newStrip(st tracker.FamilyStatus, end time.Time) strip {
+	sp := strip{Width: cadenceDays + 2*stripPadding, Height: stripHeight}
+	for d := 30; d < cadenceDays; d += 30 {
+		sp.Ticks = append(sp.Ticks, stripPadding+float64(cadenceDays-d))
+	}
+	for _, c := range st.Cadence {
+		before := end.Sub(c.Day).Hours() / 24
+		if before > cadenceDays {
+			continue
+		}
+		sp.Marks = append(sp.Marks, stripMark{X: stripPadding + cadenceDays - max(before, 0),
+			Newest: c.Version == st.Newest, Title: c.Version + ", built " + c.Day.Format(time.DateOnly)})
+	}
+	return sp
+}
+
+// days prints a number of days as a person writes it: 9, 8.5, 3.7.
+func days(f float64) string {
+	return strconv.FormatFloat(math.Round(f*10)/10, 'f', -1, 64)
 }
 
 // newestReleases maps each channel to its newest release.
