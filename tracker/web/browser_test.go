@@ -2,6 +2,10 @@ package web_test
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
+	"image/png"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -11,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodewatch/nodewatch/tracker"
 	"github.com/nodewatch/nodewatch/tracker/web"
 )
 
@@ -30,26 +35,66 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-// TestStatusPageInBrowser loads / in headless Chromium as a phone would: it renders the
-// real data with no console errors (a CSP violation or a failed load would be one), and
-// the screenshot is kept in out/ for a person to look at.
+// probePage measures the status page as a browser lays it out at a width: it frames /
+// (same origin) in a frame of that width, tall enough to need no scrollbar, and writes
+// what it found into the DOM for --dump-dom. The status page allows no script, so the
+// measuring is done here, by a page of the test's own that the CSP does not cover.
+const probePage = `<!doctype html><meta charset="utf-8">
+<iframe id="f" src="/" style="border:0;width:%dpx;height:30000px"></iframe>
+<pre id="result"></pre>
+<script>
+window.addEventListener("load", function () {
+  var doc = document.getElementById("f").contentDocument, root = doc.documentElement, wide = [];
+  doc.querySelectorAll("body *").forEach(function (e) {
+    var r = e.getBoundingClientRect();
+    if (r.width > 0 && r.right > root.clientWidth + 0.5) {
+      wide.push(e.tagName + "." + (e.getAttribute("class") || "") + " right " + Math.round(r.right) + ": " + (e.textContent || "").slice(0, 40));
+    }
+  });
+  document.getElementById("result").textContent = "PROBE" + JSON.stringify({
+    clientWidth: root.clientWidth, scrollWidth: root.scrollWidth,
+    height: Math.ceil(doc.body.getBoundingClientRect().bottom) + 16, wide: wide.slice(0, 12)});
+});
+</script>`
+
+type probe struct {
+	ClientWidth, ScrollWidth, Height int
+	Wide                             []string
+}
+
+// TestStatusPageInBrowser loads the status page of about 40 families in headless
+// Chromium on a laptop (1366x900, and the whole page) and on a phone (390 wide, the
+// whole page): it renders
+// with no console errors (a CSP violation or a failed load would be one), neither layout
+// scrolls sideways, and the screenshots are kept in out/ for a person to look at.
 func TestStatusPageInBrowser(t *testing.T) {
 	browser := chromium(t)
-	srv := httptest.NewServer(web.New(web.Options{Store: may(t), Metrics: web.NewMetrics(), Version: "test"}))
+	page := web.New(web.Options{Store: fleet(t), Metrics: web.NewMetrics(), Version: "test",
+		Now: func() time.Time { return fleetNow }})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/probe" {
+			var width int
+			fmt.Sscan(r.URL.Query().Get("width"), &width)
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			fmt.Fprintf(w, probePage, width)
+			return
+		}
+		page.ServeHTTP(w, r)
+	}))
 	defer srv.Close()
 
 	out := filepath.Join("..", "..", "out")
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	shot := filepath.Join(out, "status-page.png")
-	os.Remove(shot)
-	run := func(args ...string) (stdout, stderr string) {
+	console := regexp.MustCompile(`(?m)^.*(CONSOLE|Refused to|Failed to load|Uncaught).*$`)
+	run := func(width, height int, target string, args ...string) string {
 		t.Helper()
 		base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-			"--disable-background-networking", "--disable-component-update", "--disable-sync",
-			"--user-data-dir=" + t.TempDir(), "--enable-logging=stderr", "--v=0", "--window-size=390,2400"}
-		cmd := exec.Command(browser, append(append(base, args...), srv.URL+"/")...)
+			"--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+			"--user-data-dir=" + t.TempDir(), "--enable-logging=stderr", "--v=0",
+			fmt.Sprintf("--window-size=%d,%d", width, height)}
+		cmd := exec.Command(browser, append(append(base, args...), srv.URL+target)...)
 		var o, e bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &o, &e
 		done := make(chan error, 1)
@@ -66,24 +111,67 @@ func TestStatusPageInBrowser(t *testing.T) {
 			cmd.Process.Kill()
 			t.Fatalf("chromium %v did not finish", args)
 		}
-		return o.String(), e.String()
+		if bad := console.FindAllString(e.String(), -1); len(bad) > 0 {
+			t.Errorf("%s at %dx%d: console errors: %q", target, width, height, bad)
+		}
+		return o.String()
+	}
+	measure := func(width int) probe {
+		t.Helper()
+		dom := run(width, 900, fmt.Sprintf("/probe?width=%d", width), "--dump-dom")
+		_, js, ok := strings.Cut(dom, "PROBE")
+		js, _, _ = strings.Cut(js, "</pre>")
+		var p probe
+		if !ok || json.Unmarshal([]byte(js), &p) != nil || p.ClientWidth == 0 {
+			t.Fatalf("no measurement at %d px in the probe's DOM:\n%.2000s", width, dom)
+		}
+		if p.ClientWidth != width || p.ScrollWidth > p.ClientWidth || len(p.Wide) > 0 {
+			t.Errorf("at %d px the page is %d wide in a %d px viewport; too wide: %q", width, p.ScrollWidth, p.ClientWidth, p.Wide)
+		}
+		return p
+	}
+	shoot := func(name string, width, height int) {
+		t.Helper()
+		shot := filepath.Join(out, name)
+		os.Remove(shot)
+		run(width, height, "/", "--screenshot="+shot)
+		f, err := os.Open(shot)
+		if err != nil {
+			t.Fatalf("screenshot %s: %v", shot, err)
+		}
+		defer f.Close()
+		cfg, err := png.DecodeConfig(f)
+		if err != nil || cfg.Width != width || cfg.Height != height {
+			t.Errorf("screenshot %s: %dx%d (%v), want %dx%d", shot, cfg.Width, cfg.Height, err, width, height)
+		}
 	}
 
-	dom, logs := run("--dump-dom")
-	for _, want := range []string{"AKSFlatcar/gen2", "202605.27.0", "6.12.87-flatcar", "4694.0.0", "alpha", "AKSUbuntu/gen2/2404containerd", "<svg"} {
+	dom := run(1366, 900, "/", "--dump-dom")
+	images, err := fleet(t).Images("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	statuses := tracker.FamilyStatuses(images)
+	for _, s := range statuses {
+		if !strings.Contains(dom, s.Family) || s.NodeImageVersion != "" && !strings.Contains(dom, s.NodeImageVersion) {
+			t.Errorf("the rendered page lacks %s or its %s", s.Family, s.NodeImageVersion)
+		}
+	}
+	for _, want := range []string{"AKSFlatcar/gen2", "6.12.87-flatcar", "4694.0.0", "alpha", `class="badge"`, "<svg"} {
 		if !strings.Contains(dom, want) {
 			t.Errorf("the rendered page lacks %q", want)
 		}
 	}
-	console := regexp.MustCompile(`(?m)^.*(CONSOLE|Refused to|Failed to load|Uncaught).*$`)
-	if bad := console.FindAllString(logs, -1); len(bad) > 0 {
-		t.Errorf("console errors: %q", bad)
+	if n := strings.Count(dom, `class="badge"`); n != len(tracker.QuietFamilies(statuses)) || n != 2 {
+		t.Errorf("%d quiet badges, want 2", n)
 	}
-	_, logs = run("--screenshot=" + shot)
-	if bad := console.FindAllString(logs, -1); len(bad) > 0 {
-		t.Errorf("console errors: %q", bad)
+
+	laptop := measure(1366)
+	shoot("status-page-laptop.png", 1366, 900)
+	shoot("status-page-laptop-full.png", 1366, laptop.Height)
+	phone := measure(390)
+	if phone.Height < 3000 || phone.Height > 30000 {
+		t.Fatalf("the phone layout is %d px tall", phone.Height)
 	}
-	if st, err := os.Stat(shot); err != nil || st.Size() < 10_000 {
-		t.Errorf("screenshot %s: %v", shot, err)
-	}
+	shoot("status-page-phone.png", 390, phone.Height)
 }

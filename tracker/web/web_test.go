@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"html/template"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -100,11 +102,15 @@ func may(t testing.TB) *storage.DB {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if mayDB != nil {
-		mayDB.Close()
+	for _, db := range []*storage.DB{mayDB, fleetDB} {
+		if db != nil {
+			db.Close()
+		}
 	}
-	if mayDir != "" {
-		os.RemoveAll(mayDir)
+	for _, dir := range []string{mayDir, fleetDir} {
+		if dir != "" {
+			os.RemoveAll(dir)
+		}
 	}
 	os.Exit(code)
 }
@@ -470,7 +476,8 @@ func TestFeed(t *testing.T) {
 
 func TestStatusPage(t *testing.T) {
 	db := may(t)
-	rec := get(t, web.New(web.Options{Store: db, Version: "v1.2.3"}), "/")
+	now := time.Date(2026, 5, 31, 12, 0, 0, 0, time.UTC)
+	rec := get(t, web.New(web.Options{Store: db, Version: "v1.2.3", Now: func() time.Time { return now }}), "/")
 	if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "text/html; charset=utf-8" {
 		t.Fatalf("/: %d %s", rec.Code, rec.Header().Get("Content-Type"))
 	}
@@ -482,27 +489,35 @@ func TestStatusPage(t *testing.T) {
 	}
 	page := rec.Body.String()
 	images, _ := db.Images("")
-	newest := map[string]tracker.NodeImage{}
-	for _, im := range images {
-		if cur, ok := newest[im.Family]; !ok || tracker.CompareImageVersions(im.Version, cur.Version) > 0 {
-			newest[im.Family] = im
-		}
+	statuses := tracker.FamilyStatuses(images)
+	if len(statuses) != 4 {
+		t.Errorf("%d families stored", len(statuses))
 	}
-	if len(newest) != 4 {
-		t.Errorf("%d families stored", len(newest))
-	}
-	for family, im := range newest {
-		row := tableRow(page, `<td data-label="Family"><code>`+family+`</code>`)
-		for _, s := range []string{im.Version, im.Kernel, "built " + im.Day().Format(time.DateOnly)} {
+	for _, st := range statuses {
+		row := familyRow(page, st.Family)
+		age := fmt.Sprintf("%d days", int(now.Sub(st.NewestDay).Hours()/24))
+		for _, s := range []string{st.Newest, *st.Kernel, st.NodeImageVersion, `title="built ` + st.NewestDay.Format(time.DateOnly) + `"`, age, `<svg class="strip"`} {
 			if !strings.Contains(row, s) {
-				t.Errorf("the row of %s lacks %s of its newest image: %s", family, s, row)
+				t.Errorf("the row of %s lacks %s of its newest image: %s", st.Family, s, row)
 			}
 		}
+		if st.Quiet || strings.Contains(row, "badge") {
+			t.Errorf("%s is quiet in the May snapshot", st.Family)
+		}
 	}
-	if row := tableRow(page, `<code>AKSFlatcar/gen2</code>`); !strings.Contains(row, "alpha") || !strings.Contains(row, "released 2026-05-11") {
-		t.Errorf("the row of AKSFlatcar/gen2 lacks its Flatcar release: %s", row)
+	// Literally, as `az aks nodepool list` prints it.
+	if row := familyRow(page, "AKSFlatcar/gen2"); !strings.Contains(row, "AKSFlatcar-flatcargen2-202605.27.0") || !strings.Contains(row, "4 days") {
+		t.Errorf("the row of AKSFlatcar/gen2 lacks its AKS name or age: %s", row)
 	}
-	for _, s := range []string{"<svg", "</svg>", "4694.0.0", "Flatcar alpha", "newest alpha when built", `name="viewport"`, "flatcar:alpha"} {
+	for _, family := range []string{"AKSFlatcar/gen2", "AKSFlatcar/gen2arm64"} {
+		if row := familyRow(page, family); !strings.Contains(row, "Flatcar alpha, released") || !strings.Contains(row, "2026-05-11") || !strings.Contains(row, "newest alpha when built") {
+			t.Errorf("the row of %s lacks its Flatcar release: %s", family, row)
+		}
+	}
+	if row := familyRow(page, "AKSUbuntu/gen2/2404containerd"); strings.Contains(row, "Flatcar") {
+		t.Errorf("an Ubuntu row speaks of Flatcar: %s", row)
+	}
+	for _, s := range []string{"<svg", "</svg>", "4694.0.0", "Flatcar alpha", `name="viewport"`, "flatcar:alpha", `href="/api/v1/families"`} {
 		if !strings.Contains(page, s) {
 			t.Errorf("the page lacks %q", s)
 		}
@@ -512,13 +527,18 @@ func TestStatusPage(t *testing.T) {
 	}
 }
 
+// familyRow returns the row of family on the status page, or "".
+func familyRow(page, family string) string {
+	return tableRow(page, `<code class="name">`+template.HTMLEscapeString(family)+`</code>`)
+}
+
 // tableRow returns the <tr> of page that holds s, or "".
 func tableRow(page, s string) string {
 	i := strings.Index(page, s)
 	if i < 0 {
 		return ""
 	}
-	start := strings.LastIndex(page[:i], "<tr>")
+	start := strings.LastIndex(page[:i], "<tr")
 	end := strings.Index(page[i:], "</tr>")
 	if start < 0 || end < 0 {
 		return ""
@@ -557,7 +577,7 @@ func TestHostileInput(t *testing.T) {
 			t.Errorf("the page carries %q from the data", bad)
 		}
 	}
-	for _, s := range []string{"&lt;script&gt;alert(1)&lt;/script&gt;", "&lt;/svg&gt;&lt;img src=x onerror=alert(1)&gt;", "<svg"} {
+	for _, s := range []string{"&lt;script&gt;alert(1)&lt;/script&gt;", "&lt;/svg&gt;&lt;img src=x onerror=alert(1)&gt;", "<svg", "sku unknown"} {
 		if !strings.Contains(page, s) {
 			t.Errorf("the page lacks %q", s)
 		}
