@@ -30,7 +30,8 @@ bench:
 # Every parser of upstream input, fuzzed briefly; each prints how many inputs it tried.
 FUZZTIME ?= 8s
 FUZZ_TARGETS := tracker/vhdnotes:FuzzParse tracker/aksnotes:FuzzParseBody \
-	tracker/flatcar:FuzzParseFeed tracker/flatcar:FuzzParseJSON tracker/config:FuzzLoad
+	tracker/flatcar:FuzzParseFeed tracker/flatcar:FuzzParseJSON tracker/config:FuzzLoad \
+	tracker:FuzzParseNodeImageName
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; \

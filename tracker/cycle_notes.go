@@ -23,9 +23,9 @@ const (
 const familyWorkers = 4
 
 // readNotes lists every family at once and reads what is new or edited in the watched
-// ones. Each family's images are stored in a transaction of their own as it is read;
-// the listing's validator, the family lifecycle and the files to retry go last, so a
-// crash before them means the listing is read again, never that a family is skipped.
+// ones. Everything it read goes into one batch with the listing's validator, the family
+// lifecycle and the files to retry, stored in one transaction: a crash keeps all of it
+// or none, and none means the listing is read again.
 func (t *Tracker) readNotes(ctx context.Context, run *cycleRun, sr *SourceReport) (Batch, error) {
 	var b Batch
 	lastCommit, err := t.Store.Meta(metaNotesCommit)
@@ -48,10 +48,9 @@ func (t *Tracker) readNotes(ctx context.Context, run *cycleRun, sr *SourceReport
 			return b, nil
 		}
 		// Nothing changed upstream, but files that failed before are tried again.
-		failed, ok := t.readFamilies(ctx, run, groupByFamily(pending))
-		if ok {
-			b.setMeta(metaNotesPending, encodeEntries(failed))
-		}
+		read, failed := t.readFamilies(ctx, run, groupByFamily(pending))
+		read.setMeta(metaNotesPending, encodeEntries(failed))
+		b.merge(read)
 		return b, nil
 	}
 
@@ -73,10 +72,8 @@ func (t *Tracker) readNotes(ctx context.Context, run *cycleRun, sr *SourceReport
 			watched[f] = listing.Families[f]
 		}
 	}
-	failed, ok := t.readFamilies(ctx, run, watched)
-	if !ok {
-		return b, nil // a family was not stored: read the listing again next cycle
-	}
+	read, failed := t.readFamilies(ctx, run, watched)
+	b.merge(read)
 	// A family that is new upstream since the last listing; one first watched because
 	// `families` grew is no news.
 	for _, f := range slices.Sorted(maps.Keys(watched)) {
@@ -84,7 +81,7 @@ func (t *Tracker) readNotes(ctx context.Context, run *cycleRun, sr *SourceReport
 			b.Events = append(b.Events, t.event(EventFamilyAdded, f, newestEntry(watched[f])))
 		}
 	}
-	if err := t.judgeQuiet(&b, firstListing); err != nil {
+	if err := t.judgeQuiet(&b, read.Images, firstListing); err != nil {
 		return b, err
 	}
 	upstreamJSON, _ := json.Marshal(upstream)
@@ -107,10 +104,23 @@ func (t *Tracker) event(kind EventKind, subject, version string) Event {
 // judgeQuiet adds a family_quiet event for each family that fell quiet at its newest
 // image and was not found quiet there before. On the first listing they are noted
 // silently (unless first_run is all), so that starting nodewatch announces no history.
-func (t *Tracker) judgeQuiet(b *Batch, firstListing bool) error {
+func (t *Tracker) judgeQuiet(b *Batch, read []NodeImage, firstListing bool) error {
 	images, err := t.Store.Images("")
 	if err != nil {
 		return err
+	}
+	// The images read in this cycle are not stored yet: they replace or join the stored.
+	key := func(im NodeImage) string { return im.Family + "\x00" + im.Version }
+	byKey := make(map[string]int, len(images))
+	for i, im := range images {
+		byKey[key(im)] = i
+	}
+	for _, im := range read {
+		if i, ok := byKey[key(im)]; ok {
+			images[i] = im
+		} else {
+			images = append(images, im)
+		}
 	}
 	for _, s := range QuietFamilies(FamilyStatuses(images)) {
 		if !t.watches(s.Family) {
@@ -182,14 +192,14 @@ func newestEntry(entries []NoteEntry) string {
 	return newest
 }
 
-// readFamilies reads the given files of each family, a few families at once, storing
-// each family's batch as it is done. It returns the files that failed, and whether
-// every batch was stored.
-func (t *Tracker) readFamilies(ctx context.Context, run *cycleRun, families map[string][]NoteEntry) ([]NoteEntry, bool) {
+// readFamilies reads the given files of each family, a few families at once, into one
+// batch: the notes source is stored in one transaction (one fsync for a cold backfill
+// of every family, not one per family). It returns the batch and the files that failed.
+func (t *Tracker) readFamilies(ctx context.Context, run *cycleRun, families map[string][]NoteEntry) (Batch, []NoteEntry) {
 	var (
 		mu     sync.Mutex
+		all    Batch
 		failed []NoteEntry
-		allOK  = true
 		wg     sync.WaitGroup
 	)
 	sem := make(chan struct{}, familyWorkers)
@@ -200,24 +210,35 @@ func (t *Tracker) readFamilies(ctx context.Context, run *cycleRun, families map[
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			sr := SourceReport{Source: "vhd_notes:" + family}
-			var bad []NoteEntry
-			stored := run.read(ctx, &sr, func(ctx context.Context) (Batch, error) {
-				var b Batch
-				var err error
-				b, bad, err = t.readFamily(ctx, family, entries, &sr)
-				return b, err
-			})
+			var c RequestCounter
+			b, bad, err := t.readFamily(WithRequestCounter(ctx, &c), family, entries, &sr)
+			sr.Requests, sr.NotModified, sr.FailedRequests = int(c.Requests.Load()), int(c.NotModified.Load()), int(c.Failed.Load())
+			sr.BodyBytes = c.BodyBytes.Load()
+			if err != nil {
+				sr.Errors = append(sr.Errors, err.Error())
+			}
+			sr.Events = len(b.Events)
 			if sr.Requests > 0 || sr.Failed() || sr.NewItems+sr.UpdatedItems > 0 {
 				run.addFamilyReport(sr)
 			}
 			mu.Lock()
 			defer mu.Unlock()
+			all.merge(b)
 			failed = append(failed, bad...)
-			allOK = allOK && stored
 		}()
 	}
 	wg.Wait()
-	return failed, allOK
+	return all, failed
+}
+
+// merge adds o's items to b.
+func (b *Batch) merge(o Batch) {
+	b.Images = append(b.Images, o.Images...)
+	b.Events = append(b.Events, o.Events...)
+	b.Seeded = append(b.Seeded, o.Seeded...)
+	for k, v := range o.Meta {
+		b.setMeta(k, v)
+	}
 }
 
 // readFamily reads the files of one family that are new or edited (by blob SHA), and

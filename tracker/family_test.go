@@ -224,3 +224,75 @@ func TestNamesRoundTrip(t *testing.T) {
 		t.Errorf("%d images named, the snapshot has %d", len(views), total)
 	}
 }
+
+// TestFamilyVanishes: a family directory pruned upstream whole is no error and raises
+// no image event; its history stays, and the other families carry on.
+func TestFamilyVanishes(t *testing.T) {
+	r := newRig(t, "2026-04-30", tracker.FirstRunSilent, "*")
+	r.cycle(t)
+	before, err := r.db.Images("AKSFlatcar/gen2arm64")
+	if err != nil || len(before) == 0 {
+		t.Fatalf("%d images, %v", len(before), err)
+	}
+	r.Move(t, "2026-05-31")
+	r.srv.Override(notesDir+"/AKSFlatcar/gen2arm64", nil)
+	rep, events := r.cycle(t)
+	if f := failures(rep); len(f) != 0 {
+		t.Errorf("a vanished family is no failure: %v", f)
+	}
+	// Pruned, it ships nothing more: in time it is quiet by the rule, which is news; its
+	// images are not.
+	for _, e := range events {
+		if strings.Contains(e, "gen2arm64") && e != "family_quiet:AKSFlatcar/gen2arm64:202604.24.0" {
+			t.Errorf("the vanished family raised %s", e)
+		}
+	}
+	if !slices.Contains(events, "node_image:AKSFlatcar/gen2:202605.27.0") {
+		t.Errorf("the other families carry on: %v", events)
+	}
+	after, err := r.db.Images("AKSFlatcar/gen2arm64")
+	if err != nil || len(after) != len(before) {
+		t.Errorf("history of the vanished family: %d images, had %d (%v)", len(after), len(before), err)
+	}
+}
+
+// TestImageListWithoutSKU: an image list that names no sku is an error naming the file;
+// the family's images are stored all the same (without an AKS name), the list is read
+// again each cycle without asking GitHub's API, and once it is fixed every image is named.
+func TestImageListWithoutSKU(t *testing.T) {
+	r := newRig(t, "2026-05-31", tracker.FirstRunSilent, "*")
+	list := notesDir + "/AKSFlatcar/gen2/latest-image-list.json"
+	good := mustRead(t, world(t, "2026-05-31"), list)
+	r.srv.Override(list, []byte(`{"imageVersion": "202605.27.0", "imageBom": []}`))
+	rep, _ := r.cycle(t)
+	f := failures(rep)
+	if len(f) != 1 || !strings.Contains(f[0], "AKSFlatcar/gen2/latest-image-list.json") || !strings.Contains(f[0], `no "sku"`) {
+		t.Fatalf("errors %v, want one naming the image list", f)
+	}
+	im, ok, _ := r.db.Image("AKSFlatcar/gen2", "202605.27.0")
+	if !ok || im.SKU != "" || im.Kernel != "6.12.87-flatcar" {
+		t.Errorf("image stored without a sku: %v %+v", ok, im)
+	}
+	if other, _, _ := r.db.Image("AKSFlatcar/gen2arm64", "202605.27.0"); other.SKU != "flatcargen2arm64" {
+		t.Errorf("the other families carry on: sku %q", other.SKU)
+	}
+	r.srv.ResetStats()
+	rep, _ = r.cycle(t)
+	if len(failures(rep)) != 1 || githubRequests(r) != 2 {
+		t.Errorf("retry: errors %v after %d GitHub API requests, want the same error after 2", failures(rep), githubRequests(r))
+	}
+	r.srv.Override(list, []byte(good))
+	rep, events := r.cycle(t)
+	if len(failures(rep)) != 0 || len(events) != 0 {
+		t.Errorf("fixed: errors %v, events %v", failures(rep), events)
+	}
+	images, err := r.db.Images("AKSFlatcar/gen2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range tracker.LinkImages(images, nil) {
+		if v.NodeImageVersion != "AKSFlatcar-flatcargen2-"+v.Version {
+			t.Errorf("%s named %q once the sku is known", v.Version, v.NodeImageVersion)
+		}
+	}
+}

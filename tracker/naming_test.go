@@ -1,6 +1,7 @@
 package tracker_test
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -104,4 +105,36 @@ func TestResolveName(t *testing.T) {
 			t.Errorf("%s: families %v, no family %q; want %v, %q", c.name, m.Families, m.NoFamily, c.families, c.none)
 		}
 	}
+}
+
+// FuzzParseNodeImageName: whatever a node label or a user types, the parser answers
+// with a name whose parts give the input back, or with an error naming the input.
+func FuzzParseNodeImageName(f *testing.F) {
+	for _, s := range []string{"AKSUbuntu-2204gen2containerd-202607.29.0", "AKSWindows-2022-containerd-20348.2340.240401",
+		"AKSAzureContainerLinux-202606.01.0", "AKSUbuntu-2204gen2containerd-202410.27.0-2024.12.01", "AKSUbuntu-1804gen2-2021.06.12"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := tracker.ParseNodeImageName(s)
+		if err != nil {
+			if !strings.Contains(err.Error(), strconv.Quote(s)) {
+				t.Fatalf("error %q does not name %q", err, s)
+			}
+			return
+		}
+		parts := []string{n.OS}
+		if n.SKU != "" {
+			parts = append(parts, n.SKU)
+		}
+		parts = append(parts, n.Version)
+		if n.SecurityPatch != "" {
+			parts = append(parts, n.SecurityPatch)
+		}
+		if got := strings.Join(parts, "-"); got != s {
+			t.Fatalf("%q parsed to %+v, which joins to %q", s, n, got)
+		}
+		if _, err := tracker.ParseImageVersion(n.Version); err != nil {
+			t.Fatalf("%q: version %q does not parse: %v", s, n.Version, err)
+		}
+	})
 }

@@ -161,11 +161,26 @@ func Get(ctx context.Context, client *http.Client, url string, v tracker.Validat
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		return Result{}, &StatusError{URL: url, StatusCode: resp.StatusCode, RetryAfter: RetryAfter(resp.Header)}
 	}
-	body, err := io.ReadAll(resp.Body)
+	body, err := readBody(resp)
 	if err != nil {
 		return Result{}, fmt.Errorf("GET %s: reading body: %w", url, err)
 	}
 	return Result{Body: body, Validator: ValidatorOf(resp.Header)}, nil
+}
+
+// readBody reads a body into one buffer of the size the server announced, where it did:
+// io.ReadAll grows its buffer by copying, which for 125 MB of notes was a tenth of a cold
+// backfill's time and most of its garbage. A body shorter than announced is an error.
+func readBody(resp *http.Response) ([]byte, error) {
+	n := resp.ContentLength
+	if n <= 0 || n > DefaultMaxBody {
+		return io.ReadAll(resp.Body)
+	}
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(resp.Body, buf); err != nil {
+		return nil, err
+	}
+	return buf, nil
 }
 
 // RetryAfter reads a Retry-After header in seconds or as an HTTP date; 0 when absent.

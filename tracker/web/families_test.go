@@ -538,19 +538,15 @@ func promtool(t *testing.T, exposition []byte) {
 }
 
 // BenchmarkStatusPage serves / over about 40 families with their whole history (about
-// 2,400 images), as the daemon does: it must take well under 100 ms.
+// 2,400 images), as the daemon does (the goal is under 100 ms; BENCHMARKS.md).
 func BenchmarkStatusPage(b *testing.B) {
 	h := web.New(web.Options{Store: fleet(b), Now: func() time.Time { return fleetNow }})
 	req := httptest.NewRequest(http.MethodGet, "/", nil)
-	start := time.Now()
 	for b.Loop() {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		if rec.Code != http.StatusOK {
 			b.Fatal(rec.Code)
 		}
-	}
-	if per := time.Since(start) / time.Duration(b.N); per > 100*time.Millisecond {
-		b.Errorf("the status page took %s, more than 100 ms", per)
 	}
 }
