@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"reflect"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -170,6 +171,55 @@ func (a *app) imagesCmd() *cobra.Command {
 	cmd.Flags().StringVar(&f.Family, "family", "", "family glob; * matches any run of characters, / included (AKSUbuntu/*)")
 	cmd.Flags().StringVar(&f.Kernel, "kernel", "", "only images with this kernel release (KERNEL-VERSION of kubectl get nodes -o wide)")
 	cmd.Flags().StringVar(&f.OSVersion, "os-version", "", "only images with this OS version (os-release VERSION or VERSION_ID, a Flatcar version)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func (a *app) familiesCmd() *cobra.Command {
+	var family string
+	var asJSON, quietOnly bool
+	cmd := &cobra.Command{
+		Use:   "families",
+		Short: "List every family: newest image, AKS name, OS, kernel, age, usual interval, and whether it fell quiet",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			all, err := query(a, "families", func(s tracker.Store) ([]tracker.FamilyStatus, error) {
+				images, err := s.Images("")
+				if err != nil {
+					return nil, err
+				}
+				return tracker.FamilyStatuses(images), nil
+			})
+			if err != nil {
+				return err
+			}
+			shown := []tracker.FamilyStatus{}
+			for _, f := range all {
+				if (family == "" || tracker.MatchFamily(family, f.Family)) && (!quietOnly || f.Quiet) {
+					shown = append(shown, f)
+				}
+			}
+			if asJSON {
+				return writeJSON(a.stdout, shown)
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "OS LINE\tFAMILY\tNEWEST\tAKS NAME\tOS VERSION\tKERNEL\tBUILT\tEVERY\tSTATUS")
+			for _, f := range shown {
+				every, status := "-", "ok"
+				if f.IntervalDays != nil {
+					every = strconv.FormatFloat(*f.IntervalDays, 'f', -1, 64) + "d"
+				}
+				if f.Quiet {
+					status = fmt.Sprintf("QUIET %d days", f.BehindDays)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.OSLine, f.Family, f.Newest, dash(f.NodeImageVersion),
+					deref(f.OSVersion, "-"), deref(f.Kernel, "-"), f.NewestDay.Format(time.DateOnly), every, status)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&family, "family", "", "family glob; * matches any run of characters, / included (AKSUbuntu/*)")
+	cmd.Flags().BoolVar(&quietOnly, "quiet", false, "only the families that fell quiet")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
