@@ -139,7 +139,9 @@ func BenchmarkFullScale(b *testing.B) {
 		floors = append(floors, downloadAll(b, srv, world))
 	}
 	srv.ResetStats()
+	tx0 := txid(b, db)
 	idle := runNodewatch(b, bin, config, "check")
+	writes := txid(b, db) - tx0
 	st := srv.Stats()
 	if !strings.Contains(idle.out, "no upstream change") || st.BodyBytes != 0 {
 		b.Fatalf("idle cycle downloaded %d bytes:\n%s", st.BodyBytes, idle.out)
@@ -148,6 +150,7 @@ func BenchmarkFullScale(b *testing.B) {
 	for range 5 {
 		images = append(images, runNodewatch(b, bin, config, "images", "--json").wall)
 	}
+	d := idleDaemon(b, bin, db, srv)
 
 	cold, floor := median(colds), median(floors)
 	b.ReportMetric(float64(notes), "notes")
@@ -162,6 +165,11 @@ func BenchmarkFullScale(b *testing.B) {
 	b.ReportMetric(float64(st.Requests), "idle-requests")
 	b.ReportMetric(float64(st.ByKind[upstreamtest.KindGitHubAPI]), "idle-github-requests")
 	b.ReportMetric(float64(idle.cpu.Milliseconds()), "ms-idle-cpu")
+	b.ReportMetric(float64(writes), "idle-db-writes")
+	b.ReportMetric(d.rssMB, "MB-daemon-rss")
+	b.ReportMetric(d.anonMB, "MB-daemon-rss-anon")
+	b.ReportMetric(float64(d.page.Milliseconds()), "ms-daemon-page")
+	b.ReportMetric(float64(d.images.Milliseconds()), "ms-daemon-images-api")
 	b.ReportMetric(float64(median(images).Milliseconds()), "ms-images-json")
 }
 
@@ -196,4 +204,38 @@ func downloadAll(b *testing.B, srv *upstreamtest.Server, world string) time.Dura
 	}
 	wg.Wait()
 	return time.Since(start)
+}
+
+type daemonFigures struct {
+	rssMB, anonMB float64
+	page, images  time.Duration
+}
+
+// idleDaemon runs `nodewatch run` over the full history, a cycle every second in which
+// nothing changed, and measures it idle: its memory, and how long the status page and
+// the images API take to load from it (medians of 5).
+func idleDaemon(b *testing.B, bin, db string, srv *upstreamtest.Server) daemonFigures {
+	listen := freePort(b)
+	config := filepath.Join(b.TempDir(), "daemon.yaml")
+	cfg := fmt.Sprintf("schedule: \"@every 1s\"\njitter: 0s\nstorage: {path: %s}\ngithub: {api_url: %s}\nsources:\n  flatcar: {base_url: %s}\nhttp: {listen: %s}\nlog: {level: warn}\n",
+		db, srv.GitHubAPIURL(), srv.FlatcarURL(), listen)
+	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--config", config, "run")
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	base := "http://" + listen
+	waitReady(b, base)
+	var pages, images []time.Duration
+	for range 5 {
+		pages = append(pages, fetchTime(b, base+"/"))
+		images = append(images, fetchTime(b, base+"/api/v1/images"))
+	}
+	time.Sleep(5 * time.Second) // five idle cycles, and the garbage of the loads returned
+	pid := cmd.Process.Pid
+	return daemonFigures{rssMB: procStatusMB(b, pid, "VmRSS"), anonMB: procStatusMB(b, pid, "RssAnon"),
+		page: median(pages), images: median(images)}
 }

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -164,6 +165,13 @@ type runner struct {
 }
 
 func (a *app) newRunner(cfg *config.Config, db *storage.DB, log *slog.Logger) (*runner, error) {
+	// A cycle's garbage is mostly note bodies read once: collecting at twice the default
+	// growth cut a cold backfill of every family by a quarter (BENCHMARKS.md), within the
+	// memory goal; an idle daemon returns its memory after each cycle all the same. GOGC,
+	// when set, is the operator's.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(200)
+	}
 	t, err := newTracker(cfg, db, log)
 	if err != nil {
 		return nil, &exitError{exitUsage, err}
