@@ -1,11 +1,13 @@
 package tracker_test
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nodewatch/nodewatch/tracker"
 	"github.com/nodewatch/nodewatch/tracker/upstreamtest"
@@ -294,5 +296,60 @@ func TestImageListWithoutSKU(t *testing.T) {
 		if v.NodeImageVersion != "AKSFlatcar-flatcargen2-"+v.Version {
 			t.Errorf("%s named %q once the sku is known", v.Version, v.NodeImageVersion)
 		}
+	}
+}
+
+// TestAKSReleasesRescan: between full passes a cycle asks for page 1 of the releases
+// alone, so an edit of an old release (page 3) waits for the next full pass, which
+// picks it up as an update, not an event.
+func TestAKSReleasesRescan(t *testing.T) {
+	r := newRig(t, "2026-05-31", tracker.FirstRunSilent, "AKSFlatcar/gen2")
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	r.tr.Now = func() time.Time { return now }
+	r.cycle(t)
+	rel := "github/Azure/AKS/releases.json"
+	var releases []map[string]any
+	if err := json.Unmarshal([]byte(mustRead(t, world(t, "2026-05-31"), rel)), &releases); err != nil {
+		t.Fatal(err)
+	}
+	oldest := releases[len(releases)-1]
+	oldest["body"] = oldest["body"].(string) + "\n\nEdited upstream long after."
+	edited, err := json.Marshal(releases)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.srv.Override(rel, edited)
+	sha := func() string {
+		rs, err := r.db.AKSReleases("Azure/AKS")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range rs {
+			if x.Tag == oldest["tag_name"] {
+				return x.BodySHA256
+			}
+		}
+		t.Fatalf("release %v not stored", oldest["tag_name"])
+		return ""
+	}
+	before := sha()
+
+	now = now.Add(time.Hour)
+	r.srv.ResetStats()
+	rep, events := r.cycle(t)
+	if n := githubRequests(r); n != 2 || len(events) != 0 || sha() != before {
+		t.Errorf("an hour later: %d GitHub API requests, events %v, edit picked up %v; want 2, none, not yet", n, events, sha() != before)
+	}
+	now = now.Add(tracker.DefaultAKSRescan)
+	r.srv.ResetStats()
+	rep, events = r.cycle(t)
+	var aks tracker.SourceReport
+	for _, s := range rep.Sources {
+		if s.Source == "aks_releases:Azure/AKS" {
+			aks = s
+		}
+	}
+	if aks.Requests != 3 || aks.UpdatedItems != 1 || len(events) != 0 || sha() == before {
+		t.Errorf("full pass: %d requests, %d updated, events %v; want 3 pages, the edit, no event", aks.Requests, aks.UpdatedItems, events)
 	}
 }
