@@ -149,6 +149,9 @@ func (m Message) Summary() string {
 				fmt.Fprintf(&b, "; since %s: %s", *im.Previous, strings.Join(parts, "; "))
 			}
 		}
+		if im.NodeImageVersion != "" {
+			fmt.Fprintf(&b, "; node image version %s", im.NodeImageVersion)
+		}
 		fmt.Fprintf(&b, "; %s", im.NotesURL)
 	case m.Flatcar != nil:
 		r := m.Flatcar

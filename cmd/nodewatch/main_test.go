@@ -86,6 +86,7 @@ func TestCheckThenQuery(t *testing.T) {
 	for _, want := range []string{
 		"node_image AKSFlatcar/gen2 202605.27.0: Flatcar Container Linux by Kinvolk 4694.0.0, kernel 6.12.87-flatcar, Flatcar 4694.0.0 from alpha released 2026-05-11",
 		"node_image AKSFlatcar/gen2 202605.05.1",
+		"; node image version AKSFlatcar-flatcargen2-202605.27.0; https://github.com/",
 		"node_image AKSFlatcar/gen2 202605.14.0",
 		"https://github.com/Azure/AgentBaker/blob/master/vhdbuilder/release-notes/AKSFlatcar/gen2/202605.27.0.txt",
 	} {
