@@ -142,6 +142,11 @@ type cycleRun struct {
 // read runs one read that counts its requests into sr, then routes and stores its batch.
 // It reports whether the batch was stored.
 func (r *cycleRun) read(ctx context.Context, sr *SourceReport, read func(ctx context.Context) (Batch, error)) bool {
+	return r.apply(ctx, counted(ctx, sr, read), sr)
+}
+
+// counted runs read with its requests counted into sr, and its error named there.
+func counted(ctx context.Context, sr *SourceReport, read func(ctx context.Context) (Batch, error)) Batch {
 	var c RequestCounter
 	b, err := read(WithRequestCounter(ctx, &c))
 	sr.Requests, sr.NotModified, sr.FailedRequests = int(c.Requests.Load()), int(c.NotModified.Load()), int(c.Failed.Load())
@@ -149,7 +154,7 @@ func (r *cycleRun) read(ctx context.Context, sr *SourceReport, read func(ctx con
 	if err != nil {
 		sr.Errors = append(sr.Errors, err.Error())
 	}
-	return r.apply(ctx, b, sr)
+	return b
 }
 
 // apply routes a batch's events and stores it in one transaction: a crash keeps a

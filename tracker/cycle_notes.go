@@ -210,13 +210,13 @@ func (t *Tracker) readFamilies(ctx context.Context, run *cycleRun, families map[
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			sr := SourceReport{Source: "vhd_notes:" + family}
-			var c RequestCounter
-			b, bad, err := t.readFamily(WithRequestCounter(ctx, &c), family, entries, &sr)
-			sr.Requests, sr.NotModified, sr.FailedRequests = int(c.Requests.Load()), int(c.NotModified.Load()), int(c.Failed.Load())
-			sr.BodyBytes = c.BodyBytes.Load()
-			if err != nil {
-				sr.Errors = append(sr.Errors, err.Error())
-			}
+			var bad []NoteEntry
+			b := counted(ctx, &sr, func(ctx context.Context) (Batch, error) {
+				var b Batch
+				var err error
+				b, bad, err = t.readFamily(ctx, family, entries, &sr)
+				return b, err
+			})
 			sr.Events = len(b.Events)
 			if sr.Requests > 0 || sr.Failed() || sr.NewItems+sr.UpdatedItems > 0 {
 				run.addFamilyReport(sr)
