@@ -3,9 +3,11 @@ package github
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"path"
 	"strings"
+	"unicode"
 
 	gogithub "github.com/google/go-github/v66/github"
 
@@ -97,8 +99,11 @@ func (c *Client) familiesOfTree(tree *gogithub.Tree, dir, where string) (map[str
 	for i, e := range tree.Entries {
 		p, sha := e.GetPath(), e.GetSHA()
 		switch {
-		case p == "" || sha == "" || strings.HasPrefix(p, "/") || strings.Contains(p, "//"):
+		case p == "" || sha == "":
 			return nil, fmt.Errorf("the tree of %s: entry %d has no path or sha (%q, %q): a malformed answer", where, i, p, sha)
+		case !fs.ValidPath(p) || strings.ContainsFunc(p, unicode.IsControl):
+			// A path that climbs out (..), or holds what no file name in git does.
+			return nil, fmt.Errorf("the tree of %s: entry %d has the path %q, which names no file below %s: a malformed answer", where, i, p, dir)
 		case e.GetType() != "blob":
 			continue // a directory (tree) or a submodule (commit)
 		}

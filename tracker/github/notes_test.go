@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -205,5 +206,31 @@ func TestListNotesWhatIsAFamily(t *testing.T) {
 	}
 	if n := len(l.Families["AKSUbuntu/gen2/2604containerd"]); n != 2 {
 		t.Errorf("the new family lists %d files, want 2 (its note and latest.txt)", n)
+	}
+}
+
+// TestListNotesMalformedTree: a tree whose entries climb out of the notes path, or have
+// no path or sha, is an error naming the tree and the entry, not a family.
+func TestListNotesMalformedTree(t *testing.T) {
+	for _, c := range []struct{ name, entry, want string }{
+		{"climbs out", `{"path":"../../../etc/202601.01.0.txt","mode":"100644","type":"blob","sha":"0123456789abcdef0123456789abcdef01234567","size":1}`, `entry 0 has the path "../../../etc/202601.01.0.txt"`},
+		{"control character", `{"path":"AKSUbuntu/x\u0007/202601.01.0.txt","mode":"100644","type":"blob","sha":"0123456789abcdef0123456789abcdef01234567","size":1}`, "entry 0 has the path"},
+		{"no sha", `{"path":"AKSUbuntu/gen2/202601.01.0.txt","mode":"100644","type":"blob","sha":"","size":1}`, "entry 0 has no path or sha"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cl, s := client(t)
+			s.SetFault(func(w http.ResponseWriter, r *http.Request) bool {
+				if !strings.Contains(r.URL.Path, "/git/trees/") {
+					return false
+				}
+				w.Header().Set("Content-Type", "application/json")
+				fmt.Fprintf(w, `{"sha":"89abcdef0123456789abcdef0123456789abcdef","url":"x","tree":[%s],"truncated":false}`, c.entry)
+				return true
+			})
+			_, err := cl.ListNotes(context.Background(), none, "")
+			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "the tree of Azure/AgentBaker/vhdbuilder/release-notes@master") {
+				t.Errorf("error %v, want one naming the tree and saying %q", err, c.want)
+			}
+		})
 	}
 }
