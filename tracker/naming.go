@@ -155,7 +155,8 @@ func ResolveName(n NodeImageName, skus map[string]string) NameMatch {
 		if os != n.OS {
 			continue
 		}
-		if n.SKU == "" && os == osACL || sku != "" && nameSKU(os, sku) == nameSKU(os, n.SKU) {
+		// The case of a sku is AKS's (2204gen2TLcontainerd), but no two differ by it alone.
+		if n.SKU == "" && os == osACL || sku != "" && strings.EqualFold(nameSKU(os, sku), nameSKU(os, n.SKU)) {
 			m.Families = append(m.Families, family)
 		}
 	}

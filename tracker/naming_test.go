@@ -85,6 +85,7 @@ func TestResolveName(t *testing.T) {
 	}{
 		{"AKSUbuntu-2204gen2containerd-202607.29.0", []string{"AKSUbuntu/gen2/2204containerd"}, ""},
 		{"AKSUbuntu-2204containerd-202607.29.0", []string{"AKSUbuntu/gen1/2204containerd"}, ""},
+		{"AKSUbuntu-2204GEN2containerd-202607.29.0", []string{"AKSUbuntu/gen2/2204containerd"}, ""}, // as typed, in another case
 		{"AKSAzureLinux-V3gen2-202609.15.0", []string{"AKSAzureLinuxV3/gen2"}, ""},
 		{"AKSWindows-2022-containerd-20348.2340.240401", []string{"AKSWindows/2022-containerd"}, ""},
 		{"AKSAzureContainerLinux-202606.01.0", []string{"AKSAzureContainerLinux/arm64gen2tl", "AKSAzureContainerLinux/gen2tl"}, ""},

@@ -60,7 +60,8 @@ const (
 	winNote    = "AKSWindows_2025-gen2_26100.7171.251116.txt"
 )
 
-// fleetFamilies are the copies; the real four keep their own images.
+// fleetFamilies are the copies; the real four keep their own images. The skus are the
+// real ones where testdata/world-later holds the family's image list.
 var fleetFamilies = []fleetFamily{
 	{family: "AKSUbuntu/gen1/2204containerd", sku: "2204containerd", from: ubuntu2404, sample: jammy},
 	{family: "AKSUbuntu/gen1/2204fipscontainerd", sku: "2204fipscontainerd", from: ubuntu2404, sample: jammyFIPS},
@@ -80,17 +81,17 @@ var fleetFamilies = []fleetFamily{
 	{family: "AKSUbuntu/gen2/2404gpucontainerd", sku: "2404gen2gpucontainerd", from: ubuntu2404},
 	{family: "AKSUbuntu/gen2/2404minimalcontainerd", sku: "2404gen2minimalcontainerd", from: ubuntu2404},
 	{family: "AKSUbuntu/gen2/2404tlcontainerd", sku: "2404gen2TLcontainerd", from: ubuntu2404},
-	{family: "AKSAzureLinuxV3/gen1", sku: "V3gen1", from: azl3},
-	{family: "AKSAzureLinuxV3/gen1fips", sku: "V3gen1fips", from: azl3},
+	{family: "AKSAzureLinuxV3/gen1", sku: "V3", from: azl3},
+	{family: "AKSAzureLinuxV3/gen1fips", sku: "V3fips", from: azl3},
 	{family: "AKSAzureLinuxV3/gen2arm64", sku: "V3gen2arm64", from: azl3},
 	{family: "AKSAzureLinuxV3/gen2arm64fips", sku: "V3gen2arm64fips", from: azl3},
 	{family: "AKSAzureLinuxV3/gen2arm64tl", sku: "V3gen2arm64TL", from: azl3},
-	{family: "AKSAzureLinuxV3/gen2cvm", sku: "V3gen2CVM", from: azl3},
+	{family: "AKSAzureLinuxV3/cvmgen2", sku: "V3gen2CVM", from: azl3},
 	{family: "AKSAzureLinuxV3/gen2fips", sku: "V3gen2fips", from: azl3},
 	{family: "AKSAzureLinuxV3/gen2kata", sku: "V3katagen2", from: azl3},
 	{family: "AKSAzureLinuxV3/gen2tl", sku: "V3gen2TL", from: azl3},
-	{family: "AKSAzureContainerLinux/gen2tl", sku: "acltlgen2", from: flatcar, sample: aclNote},
-	{family: "AKSAzureContainerLinux/arm64gen2tl", sku: "acltlarm64gen2", from: flatcar, sample: aclNote},
+	{family: "AKSAzureContainerLinux/gen2tl", sku: "aclgen2TL", from: flatcar, sample: aclNote},
+	{family: "AKSAzureContainerLinux/arm64gen2tl", sku: "aclgen2arm64TL", from: flatcar, sample: aclNote},
 	{family: "AKSWindows/2019-containerd", sku: "windows-2019-containerd", from: ubuntu2404, build: 17763, osName: "Windows Server 2019 Datacenter", quietAfter: "2026-03-30"},
 	{family: "AKSWindows/2022-containerd", sku: "windows-2022-containerd", from: ubuntu2404, build: 20348, osName: "Windows Server 2022 Datacenter"},
 	{family: "AKSWindows/2022-containerd-gen2", sku: "windows-2022-containerd-gen2", from: ubuntu2404, build: 20348, osName: "Windows Server 2022 Datacenter"},
