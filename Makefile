@@ -7,7 +7,7 @@ BUILDENV := CGO_ENABLED=0
 BIN      := bin/nodewatch
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: build run test bench lint fuzz proof clean
+.PHONY: build run test bench bench-scale lint fuzz proof clean
 
 build:
 	$(BUILDENV) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/nodewatch
@@ -25,6 +25,11 @@ test:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -skip 'FullScale|DaemonIdle' ./...
 	$(GO) test -run '^$$' -bench DaemonIdle -benchtime 10x ./cmd/nodewatch
+	@$(MAKE) --no-print-directory bench-scale
+
+# Every family at full scale, read by the real binary: cold backfills (median of 5) beside
+# the floor of merely downloading the notes, idle cycles, queries, the idle daemon.
+bench-scale:
 	$(GO) test -run '^$$' -bench FullScale -benchtime 5x ./bench
 
 # Every parser of upstream input, fuzzed briefly; each prints how many inputs it tried.
