@@ -171,7 +171,8 @@ func ResolveName(n NodeImageName, skus map[string]string) NameMatch {
 func retiredLine(n NodeImageName) string {
 	sku := strings.ToLower(n.SKU)
 	switch {
-	case n.OS == "AKSUbuntu" && len(sku) >= 4 && (sku[:4] == "1604" || sku[:4] == "1804" || sku[:4] == "2004"):
+	// Ubuntu 20.04 is not here: AgentBaker still builds its FIPS images in 2026.
+	case n.OS == "AKSUbuntu" && len(sku) >= 4 && (sku[:4] == "1604" || sku[:4] == "1804"):
 		return fmt.Sprintf("Ubuntu %s.%s, which AKS no longer publishes: no family matches %s-%s", sku[:2], sku[2:4], n.OS, n.SKU)
 	case n.OS == "AKSCBLMariner":
 		return fmt.Sprintf("CBL-Mariner / Azure Linux 2, which AKS no longer publishes: no family matches %s-%s", n.OS, n.SKU)
