@@ -167,17 +167,26 @@ func ResolveName(n NodeImageName, skus map[string]string) NameMatch {
 	return m
 }
 
-// retiredLine says why no family publishes n's images.
+// retiredLine says why no family publishes n's images: the OS lines AKS retired, as
+// AgentBaker's notes show them ending (testdata/world-later/world.json), or else that
+// nodewatch knows no family of that sku.
 func retiredLine(n NodeImageName) string {
-	sku := strings.ToLower(n.SKU)
+	sku := strings.ToLower(nameSKU(n.OS, n.SKU))
+	line := ""
 	switch {
 	// Ubuntu 20.04 is not here: AgentBaker still builds its FIPS images in 2026.
-	case n.OS == "AKSUbuntu" && len(sku) >= 4 && (sku[:4] == "1604" || sku[:4] == "1804"):
-		return fmt.Sprintf("Ubuntu %s.%s, which AKS no longer publishes: no family matches %s-%s", sku[:2], sku[2:4], n.OS, n.SKU)
+	case n.OS == "AKSUbuntu" && (strings.HasPrefix(sku, "1604") || strings.HasPrefix(sku, "1804")):
+		line = "Ubuntu " + sku[:2] + "." + sku[2:4]
 	case n.OS == "AKSCBLMariner":
-		return fmt.Sprintf("CBL-Mariner / Azure Linux 2, which AKS no longer publishes: no family matches %s-%s", n.OS, n.SKU)
+		line = "CBL-Mariner / Azure Linux 2"
 	case n.OS == "AKSAzureLinux" && strings.HasPrefix(sku, "v2"):
-		return fmt.Sprintf("Azure Linux 2, which AKS no longer publishes: no family matches %s-%s", n.OS, n.SKU)
+		line = "Azure Linux 2"
+	case n.OS == "AKSWindows" && strings.HasPrefix(sku, "2019"):
+		line = "Windows Server 2019"
+	case n.OS == "AKSWindows" && strings.HasPrefix(sku, "23h2"):
+		line = "Windows Server 23H2"
+	default:
+		return fmt.Sprintf("no family nodewatch knows publishes %s-%s images", n.OS, n.SKU)
 	}
-	return fmt.Sprintf("no family nodewatch knows publishes %s-%s images", n.OS, n.SKU)
+	return fmt.Sprintf("%s, which AKS no longer publishes: no family matches %s-%s", line, n.OS, n.SKU)
 }

@@ -96,6 +96,10 @@ func TestResolveName(t *testing.T) {
 		{"AKSCBLMariner-V2gen2-202402.26.0", nil, "CBL-Mariner / Azure Linux 2, which AKS no longer publishes"},
 		{"AKSAzureLinux-V2gen2-202505.14.0", nil, "Azure Linux 2, which AKS no longer publishes"},
 		{"AKSUbuntu-9904gen2containerd-202607.29.0", nil, "no family nodewatch knows publishes AKSUbuntu-9904gen2containerd images"},
+		{"AKSWindows-2019-17763.1817.210310", nil, "Windows Server 2019, which AKS no longer publishes"},
+		{"AKSWindows-2019-containerd-17763.8146.251212", nil, "Windows Server 2019, which AKS no longer publishes"},
+		{"AKSWindows-23H2-gen2-25398.2025.251212", nil, "Windows Server 23H2, which AKS no longer publishes"},
+		{"AKSUbuntuEdgeZone-2204gen2containerd-202512.18.0", nil, "no family nodewatch knows publishes AKSUbuntuEdgeZone-2204gen2containerd"},
 	} {
 		n, err := tracker.ParseNodeImageName(c.name)
 		if err != nil {
