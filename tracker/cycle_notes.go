@@ -54,17 +54,6 @@ func (t *Tracker) readNotes(ctx context.Context, run *cycleRun, sr *SourceReport
 		return b, nil
 	}
 
-	knownJSON, err := t.Store.Meta(metaNotesFamilies)
-	if err != nil {
-		return b, err
-	}
-	var known []string
-	if knownJSON != "" {
-		if err := json.Unmarshal([]byte(knownJSON), &known); err != nil {
-			return b, fmt.Errorf("stored %s: %w", metaNotesFamilies, err)
-		}
-	}
-	firstListing := knownJSON == ""
 	upstream := slices.Sorted(maps.Keys(listing.Families))
 	watched := map[string][]NoteEntry{}
 	for _, f := range upstream {
@@ -74,22 +63,41 @@ func (t *Tracker) readNotes(ctx context.Context, run *cycleRun, sr *SourceReport
 	}
 	read, failed := t.readFamilies(ctx, run, watched)
 	b.merge(read)
-	// A family that is new upstream since the last listing; one first watched because
-	// `families` grew is no news.
+	if err := t.lifecycle(&b, upstream, watched, read.Images); err != nil {
+		return b, err
+	}
+	b.setMeta(metaNotesCommit, listing.Commit)
+	b.setMeta(metaNotesPending, encodeEntries(failed))
+	b.setValidator(lk, listing.URL, listing.Validator)
+	return b, nil
+}
+
+// lifecycle adds the families' events to b: family_added for a watched family new
+// upstream since the last listing (one first watched because `families` grew is no
+// news), and family_quiet; and it keeps the upstream families for the next listing.
+func (t *Tracker) lifecycle(b *Batch, upstream []string, watched map[string][]NoteEntry, read []NodeImage) error {
+	knownJSON, err := t.Store.Meta(metaNotesFamilies)
+	if err != nil {
+		return err
+	}
+	var known []string
+	if knownJSON != "" {
+		if err := json.Unmarshal([]byte(knownJSON), &known); err != nil {
+			return fmt.Errorf("stored %s: %w", metaNotesFamilies, err)
+		}
+	}
+	firstListing := knownJSON == ""
 	for _, f := range slices.Sorted(maps.Keys(watched)) {
 		if !firstListing && !slices.Contains(known, f) {
 			b.Events = append(b.Events, t.event(EventFamilyAdded, f, newestEntry(watched[f])))
 		}
 	}
-	if err := t.judgeQuiet(&b, read.Images, firstListing); err != nil {
-		return b, err
+	if err := t.judgeQuiet(b, read, firstListing); err != nil {
+		return err
 	}
 	upstreamJSON, _ := json.Marshal(upstream)
 	b.setMeta(metaNotesFamilies, string(upstreamJSON))
-	b.setMeta(metaNotesCommit, listing.Commit)
-	b.setMeta(metaNotesPending, encodeEntries(failed))
-	b.setValidator(lk, listing.URL, listing.Validator)
-	return b, nil
+	return nil
 }
 
 // watches reports whether a family matches sources.vhd_notes.families.
