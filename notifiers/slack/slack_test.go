@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -905,6 +907,55 @@ func TestEmptyNotificationPostsNothing(t *testing.T) {
 		}
 		if posts := f.recorded(); len(posts) != 0 {
 			t.Errorf("%s: posted %d messages for none", tp.name, len(posts))
+		}
+	}
+}
+
+// TestFamilyMessages: the family events of a real cycle (April to May, with
+// AKSFlatcar/gen2arm64 left behind and a real Ubuntu 22.04 family appearing) read as a
+// person needs them, both ways.
+func TestFamilyMessages(t *testing.T) {
+	r := trackertest.NewRig(t, "2026-04-30", tracker.FirstRunSilent, "*")
+	r.Cycle(t)
+	r.Move(t, "2026-05-31")
+	for _, v := range []string{"202605.05.1", "202605.14.0", "202605.27.0"} {
+		r.Server.Override(trackertest.NotesDir+"/AKSFlatcar/gen2arm64/"+v+".txt", nil)
+	}
+	note, err := os.ReadFile(filepath.Join(trackertest.Fixtures(t), "samples", "AKSUbuntu_gen2_2204containerd_202412.29.0.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Server.Override(trackertest.NotesDir+"/AKSUbuntu/gen2/2204containerd/202412.29.0.txt", note)
+	_, events := r.Cycle(t)
+	var family []tracker.Event
+	for _, e := range events {
+		if e.Kind == tracker.EventFamilyAdded || e.Kind == tracker.EventFamilyQuiet {
+			family = append(family, e)
+		}
+	}
+	msgs, err := tracker.Messages(r.DB, family)
+	// The new family's one image is of 2024: it is quiet as it appears.
+	if err != nil || len(msgs) != 3 {
+		t.Fatalf("%d family messages, %v", len(msgs), err)
+	}
+	want := map[string][]string{
+		"family_quiet:AKSUbuntu/gen2/2204containerd:202412.29.0": {"fell quiet", "*Quiet for*\n", "*Usual interval*\nunknown (one image)"},
+		"family_quiet:AKSFlatcar/gen2arm64:202604.24.0": {"AKS node image family AKSFlatcar/gen2arm64 fell quiet", "*Newest image*\n202604.24.0",
+			"*Node image version*\nAKSFlatcar-flatcargen2arm64-202604.24.0", "*Built*\n2026-04-24", "*Quiet for*\n33 days", "*Usual interval*\n"},
+		"family_added:AKSUbuntu/gen2/2204containerd:202412.29.0": {"New AKS node image family AKSUbuntu/gen2/2204containerd", "*OS*\nUbuntu 22.04.5 LTS (Jammy Jellyfish)",
+			"*Newest image*\n202412.29.0", "*Kernel*\n5.15.0-1075-azure"},
+	}
+	for _, m := range msgs {
+		for _, tp := range transports {
+			p := deliver(t, tp, single(m))
+			if want[m.Event.Key] == nil {
+				t.Errorf("unexpected %s", m.Event.Key)
+			}
+			for _, s := range want[m.Event.Key] {
+				if !strings.Contains(shown(p), s) {
+					t.Errorf("%s %s lacks %q:\n%s", tp.name, m.Event.Key, s, shown(p))
+				}
+			}
 		}
 	}
 }
