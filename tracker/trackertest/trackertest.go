@@ -60,7 +60,13 @@ type Rig struct {
 // (all of Families when none are given) and every channel.
 func NewRig(t testing.TB, date string, firstRun tracker.FirstRun, families ...string) *Rig {
 	t.Helper()
-	srv, err := upstreamtest.New(World(t, date))
+	return NewRigOf(t, World(t, date), firstRun, families...)
+}
+
+// NewRigOf is NewRig over any world directory (testdata/world-later, say).
+func NewRigOf(t testing.TB, worldDir string, firstRun tracker.FirstRun, families ...string) *Rig {
+	t.Helper()
+	srv, err := upstreamtest.New(worldDir)
 	if err != nil {
 		t.Fatal(err)
 	}
