@@ -1,6 +1,7 @@
 package tracker_test
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nodewatch/nodewatch/tracker"
+	"github.com/nodewatch/nodewatch/tracker/trackertest"
 	"github.com/nodewatch/nodewatch/tracker/upstreamtest"
 )
 
@@ -351,5 +353,56 @@ func TestAKSReleasesRescan(t *testing.T) {
 	}
 	if aks.Requests != 3 || aks.UpdatedItems != 1 || len(events) != 0 || sha() == before {
 		t.Errorf("full pass: %d requests, %d updated, events %v; want 3 pages, the edit, no event", aks.Requests, aks.UpdatedItems, events)
+	}
+}
+
+// TestUbuntu2604Appears replays what happened upstream on 2026-07-30 with the real
+// files of testdata/world-later: the Ubuntu 26.04 minimal family appears beside every
+// other family, and is announced once, by the name AKS gives its newest image.
+func TestUbuntu2604Appears(t *testing.T) {
+	later := filepath.Join("..", "testdata", "world-later")
+	r := trackertest.NewRigOf(t, later, tracker.FirstRunSilent, "*")
+	srv, db, tr := r.Server, r.DB, r.Tracker
+	tr.AKS, tr.Flatcar = nil, nil
+	fresh := []string{"AKSUbuntu/gen2/2604minimalcontainerd"}
+	for _, f := range fresh {
+		srv.Override(notesDir+"/"+f, nil)
+	}
+	rep, events, err := tr.Cycle(context.Background())
+	if err != nil || len(failures(rep)) != 0 || len(events) != 0 {
+		t.Fatalf("before: %v %v %v", err, failures(rep), events)
+	}
+	if err := srv.SetWorld(later); err != nil {
+		t.Fatal(err)
+	}
+	rep, events, err = tr.Cycle(context.Background())
+	if err != nil || len(failures(rep)) != 0 {
+		t.Fatalf("after: %v %v", err, failures(rep))
+	}
+	var added []string
+	for _, e := range events {
+		if e.Kind != tracker.EventFamilyAdded {
+			t.Errorf("%s: the new families' history is silent, the others unchanged", e.Key)
+			continue
+		}
+		added = append(added, e.Subject)
+	}
+	slices.Sort(added)
+	if want := slices.Sorted(slices.Values(fresh)); !slices.Equal(added, want) {
+		t.Fatalf("family_added for %v, want %v", added, want)
+	}
+	msgs, err := tracker.Messages(db, events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range msgs {
+		f := m.Family
+		if f == nil || f.OSLine != "Ubuntu" || f.OSVersion == nil || !strings.HasPrefix(*f.OSVersion, "26.04") ||
+			!strings.HasPrefix(f.NodeImageVersion, "AKSUbuntu-2604minimalgen2") || !strings.HasSuffix(f.NodeImageVersion, "-"+f.Newest) {
+			t.Errorf("%s: %+v", m.Event.Key, f)
+		}
+	}
+	if _, again, _ := tr.Cycle(context.Background()); len(again) != 0 {
+		t.Errorf("announced again: %v", again)
 	}
 }
