@@ -116,6 +116,9 @@ func printReport(w io.Writer, rep tracker.CycleReport) int {
 		for _, e := range s.Errors {
 			fmt.Fprintf(w, "error: %s: %s\n", s.Source, e)
 		}
+		for _, e := range s.Warnings {
+			fmt.Fprintf(w, "warning: %s: %s\n", s.Source, e)
+		}
 	}
 	if requests > 0 && requests == notModified && failed == 0 {
 		fmt.Fprintf(w, "no upstream change: %d requests, all answered 304 Not Modified, no bodies downloaded\n", requests)

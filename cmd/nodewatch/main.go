@@ -216,6 +216,9 @@ func logCycle(log *slog.Logger, rep tracker.CycleReport, events int) {
 			failed++
 			log.Warn("source failed", "source", s.Source, "errors", s.Errors)
 		}
+		if len(s.Warnings) > 0 {
+			log.Warn("source read in part", "source", s.Source, "warnings", s.Warnings)
+		}
 	}
 	log.Info("cycle", "duration_ms", rep.DurationMS, "sources", len(rep.Sources), "failed", failed,
 		"requests", requests, "not_modified", notModified, "body_bytes", bytes, "events", events)

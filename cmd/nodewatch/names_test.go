@@ -71,3 +71,15 @@ func TestFamiliesCommand(t *testing.T) {
 		t.Errorf("families --quiet --json: %v %v", quiet, err)
 	}
 }
+
+// TestCheckSaysTheTreeWasTruncated: a tree GitHub cuts is listed another way, and check
+// says so as a warning, not a failure.
+func TestCheckSaysTheTreeWasTruncated(t *testing.T) {
+	c := newCLI(t, "world-2026-05-31")
+	c.srv.SetTreeLimit(100)
+	code, out, errOut := c.run("check")
+	if code != 0 || !strings.Contains(out, "warning: vhd_notes: the tree of Azure/AgentBaker/vhdbuilder/release-notes@master") ||
+		!strings.Contains(out, "came back truncated") || !strings.Contains(out, "vhd_notes:AKSFlatcar/gen2 ") {
+		t.Errorf("check with a truncated tree: exit %d\n%s%s", code, out, errOut)
+	}
+}
