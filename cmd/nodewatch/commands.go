@@ -9,9 +9,11 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -470,16 +472,30 @@ func writeJSON(w io.Writer, v any) error {
 		}
 		return enc.Encode(v)
 	}
+	// Each item on its own, on every core: an array of every image is megabytes.
+	items := make([][]byte, rv.Len())
+	errs := make([]error, rv.Len())
+	workers := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(items); i += workers {
+				items[i], errs[i] = json.Marshal(rv.Index(i).Interface())
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
 	var b bytes.Buffer
 	b.WriteString("[\n")
-	for i := range rv.Len() {
-		item, err := json.Marshal(rv.Index(i).Interface())
-		if err != nil {
-			return err
-		}
+	for i, item := range items {
 		b.WriteString("  ")
 		b.Write(item)
-		if i < rv.Len()-1 {
+		if i < len(items)-1 {
 			b.WriteByte(',')
 		}
 		b.WriteByte('\n')
