@@ -2,13 +2,10 @@ package bench
 
 import (
 	"encoding/binary"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 )
@@ -71,19 +68,4 @@ func fetchTime(tb testing.TB, url string) time.Duration {
 		tb.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
 	}
 	return time.Since(start)
-}
-
-func procStatusMB(tb testing.TB, pid int, key string) float64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, key+":"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-			return kb / 1024
-		}
-	}
-	tb.Fatalf("no %s in /proc/%d/status", key, pid)
-	return 0
 }

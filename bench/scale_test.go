@@ -236,6 +236,6 @@ func idleDaemon(b *testing.B, bin, db string, srv *upstreamtest.Server) daemonFi
 	}
 	time.Sleep(5 * time.Second) // five idle cycles, and the garbage of the loads returned
 	pid := cmd.Process.Pid
-	return daemonFigures{rssMB: procStatusMB(b, pid, "VmRSS"), anonMB: procStatusMB(b, pid, "RssAnon"),
+	return daemonFigures{rssMB: trackertest.ProcStatusMB(b, pid, "VmRSS"), anonMB: trackertest.ProcStatusMB(b, pid, "RssAnon"),
 		page: median(pages), images: median(images)}
 }

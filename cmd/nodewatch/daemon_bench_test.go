@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodewatch/nodewatch/tracker/trackertest"
 	"github.com/nodewatch/nodewatch/tracker/upstreamtest"
 )
 
@@ -54,12 +55,12 @@ func BenchmarkDaemonIdle(b *testing.B) {
 	b.StopTimer()
 	cycles := time.Since(start).Seconds()
 	b.ReportMetric(float64(cpuTime(b, pid)-cpu0)/float64(time.Millisecond)/cycles, "cpu-ms/cycle")
-	b.ReportMetric(procStatusMB(b, pid, "VmRSS"), "MB-rss")
-	b.ReportMetric(procStatusMB(b, pid, "VmHWM"), "MB-peak-rss")
+	b.ReportMetric(trackertest.ProcStatusMB(b, pid, "VmRSS"), "MB-rss")
+	b.ReportMetric(trackertest.ProcStatusMB(b, pid, "VmHWM"), "MB-peak-rss")
 	// RSS counts the pages of the database file bbolt has mapped and read, which the
 	// kernel can drop at will, apart from the process's own memory.
-	b.ReportMetric(procStatusMB(b, pid, "RssAnon"), "MB-rss-anon")
-	b.ReportMetric(procStatusMB(b, pid, "RssFile"), "MB-rss-file")
+	b.ReportMetric(trackertest.ProcStatusMB(b, pid, "RssAnon"), "MB-rss-anon")
+	b.ReportMetric(trackertest.ProcStatusMB(b, pid, "RssFile"), "MB-rss-file")
 }
 
 // cpuTime is the user and system time of a process, from /proc/PID/stat.
@@ -74,19 +75,4 @@ func cpuTime(b *testing.B, pid int) time.Duration {
 	stime, _ := strconv.ParseInt(fields[12], 10, 64)
 	const clockTicks = 100 // USER_HZ on Linux
 	return time.Duration(utime+stime) * time.Second / clockTicks
-}
-
-func procStatusMB(b *testing.B, pid int, key string) float64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, key+":"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-			return kb / 1024
-		}
-	}
-	b.Fatalf("no %s in /proc/%d/status", key, pid)
-	return 0
 }

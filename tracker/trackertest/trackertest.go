@@ -5,9 +5,12 @@ package trackertest
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/nodewatch/nodewatch/storage"
@@ -115,4 +118,22 @@ func (r *Rig) Move(t testing.TB, date string) {
 	if err := r.Server.SetWorld(World(t, date)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// ProcStatusMB reads one memory figure of a process from /proc/PID/status (VmRSS,
+// VmHWM, RssAnon, RssFile), in MB: how the benchmarks measure a daemon from outside.
+func ProcStatusMB(tb testing.TB, pid int, key string) float64 {
+	tb.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, key+":"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb / 1024
+		}
+	}
+	tb.Fatalf("no %s in /proc/%d/status", key, pid)
+	return 0
 }
