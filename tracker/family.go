@@ -57,8 +57,13 @@ func buildDay(im NodeImage) time.Time {
 // FamilyStatuses summarises every family of images (any order), ordered by OS line and
 // then family.
 func FamilyStatuses(images []NodeImage) []FamilyStatus {
+	return familyStatusesOf(SortImages(images))
+}
+
+// familyStatusesOf is FamilyStatuses of images already ordered by SortImages.
+func familyStatusesOf(sorted []NodeImage) []FamilyStatus {
 	byFamily := map[string][]NodeImage{}
-	for _, im := range SortImages(images) {
+	for _, im := range sorted {
 		byFamily[im.Family] = append(byFamily[im.Family], im)
 	}
 	out := make([]FamilyStatus, 0, len(byFamily))

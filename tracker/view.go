@@ -38,9 +38,11 @@ type QuietMark struct {
 // ListImages links every image and marks the images of quiet families: what `images`
 // and /api/v1/images print.
 func ListImages(images []NodeImage, releases []FlatcarRelease) []ImageView {
-	views := LinkImages(images, releases)
+	// Sorted once for both: a query over the whole history sorted it three times.
+	sorted := SortImages(images)
+	views := linkSorted(sorted, releases)
 	quiet := map[string]*QuietMark{}
-	for _, f := range QuietFamilies(FamilyStatuses(images)) {
+	for _, f := range QuietFamilies(familyStatusesOf(sorted)) {
 		quiet[f.Family] = &QuietMark{Newest: f.Newest, NewestDay: f.NewestDay, DaysQuiet: f.BehindDays}
 	}
 	for i := range views {
@@ -86,6 +88,11 @@ func (i NodeImage) Day() time.Time {
 // LinkImages builds the views of images (any order) against the Flatcar history.
 // The result is ordered by family, then version.
 func LinkImages(images []NodeImage, releases []FlatcarRelease) []ImageView {
+	return linkSorted(SortImages(images), releases)
+}
+
+// linkSorted is LinkImages of images already ordered by SortImages.
+func linkSorted(sorted []NodeImage, releases []FlatcarRelease) []ImageView {
 	byVersion := make(map[string]FlatcarRelease, len(releases))
 	byChannel := map[string][]FlatcarRelease{}
 	for _, r := range releases {
@@ -95,7 +102,6 @@ func LinkImages(images []NodeImage, releases []FlatcarRelease) []ImageView {
 	for _, rs := range byChannel {
 		slices.SortFunc(rs, func(a, b FlatcarRelease) int { return a.ReleasedAt.Compare(b.ReleasedAt) })
 	}
-	sorted := SortImages(images)
 	views := make([]ImageView, len(sorted))
 	for i, im := range sorted {
 		v := ImageView{
