@@ -42,9 +42,11 @@ type fleetFamily struct {
 	// sample is a real note (in samples/) whose OS and kernel the copies carry; "" keeps
 	// those of the images copied.
 	sample string
-	// build is a Windows family's build: its versions are build.revision.YYMMDD and its
-	// OS is osName.
+	// build is a Windows family's build: its versions are build.revision.YYMMDD, and its
+	// OS name is that of the real note osNote (a path below the repository root), or, for
+	// the lines AKS retired (2019, 23H2), of which no note is at hand, osName.
 	build  int
+	osNote string
 	osName string
 	// quietAfter drops the images built after this day, so that the family falls quiet.
 	quietAfter string
@@ -58,6 +60,9 @@ const (
 	jammyFIPS  = "AKSUbuntu_gen2_2204fipscontainerd_202608.20.0.txt"
 	aclNote    = "AKSAzureContainerLinux_gen2tl_202605.05.1.txt"
 	winNote    = "AKSWindows_2025-gen2_26100.7171.251116.txt"
+	laterNotes = "testdata/world-later/github/Azure/AgentBaker/vhdbuilder/release-notes/"
+	win2022    = laterNotes + "AKSWindows/2022-containerd-gen2/20348.5622.260918.txt"
+	win2025    = laterNotes + "AKSWindows/2025-gen2/26100.33438.260918.txt"
 )
 
 // fleetFamilies are the copies; the real four keep their own images. The skus are the
@@ -93,12 +98,12 @@ var fleetFamilies = []fleetFamily{
 	{family: "AKSAzureContainerLinux/gen2tl", sku: "aclgen2TL", from: flatcar, sample: aclNote},
 	{family: "AKSAzureContainerLinux/arm64gen2tl", sku: "aclgen2arm64TL", from: flatcar, sample: aclNote},
 	{family: "AKSWindows/2019-containerd", sku: "windows-2019-containerd", from: ubuntu2404, build: 17763, osName: "Windows Server 2019 Datacenter", quietAfter: "2026-03-30"},
-	{family: "AKSWindows/2022-containerd", sku: "windows-2022-containerd", from: ubuntu2404, build: 20348, osName: "Windows Server 2022 Datacenter"},
-	{family: "AKSWindows/2022-containerd-gen2", sku: "windows-2022-containerd-gen2", from: ubuntu2404, build: 20348, osName: "Windows Server 2022 Datacenter"},
+	{family: "AKSWindows/2022-containerd", sku: "windows-2022-containerd", from: ubuntu2404, build: 20348, osNote: win2022},
+	{family: "AKSWindows/2022-containerd-gen2", sku: "windows-2022-containerd-gen2", from: ubuntu2404, build: 20348, osNote: win2022},
 	{family: "AKSWindows/23H2", sku: "windows-23H2", from: ubuntu2404, build: 25398, osName: "Windows Server Datacenter"},
 	{family: "AKSWindows/23H2-gen2", sku: "windows-23H2-gen2", from: ubuntu2404, build: 25398, osName: "Windows Server Datacenter"},
-	{family: "AKSWindows/2025", sku: "windows-2025", from: ubuntu2404, build: 26100, osName: "Windows Server 2025 Datacenter"},
-	{family: "AKSWindows/2025-gen2", sku: "windows-2025-gen2", from: ubuntu2404, build: 26100, osName: "Windows Server 2025 Datacenter"},
+	{family: "AKSWindows/2025", sku: "windows-2025", from: ubuntu2404, build: 26100, osNote: win2025},
+	{family: "AKSWindows/2025-gen2", sku: "windows-2025-gen2", from: ubuntu2404, build: 26100, osNote: win2025},
 }
 
 var (
@@ -230,6 +235,10 @@ func copyFamily(t testing.TB, f fleetFamily, src []tracker.NodeImage) []tracker.
 			t.Fatal(err)
 		}
 	}
+	winName := f.osName
+	if f.osNote != "" {
+		winName = osNameOf(t, f.osNote)
+	}
 	out := make([]tracker.NodeImage, 0, len(src))
 	for i, im := range src {
 		if !cutoff.IsZero() && im.Day().After(cutoff.Add(24*time.Hour-time.Second)) {
@@ -245,13 +254,27 @@ func copyFamily(t testing.TB, f fleetFamily, src []tracker.NodeImage) []tracker.
 			rev := 1000 + 7*i
 			im.Version = fmt.Sprintf("%d.%d.%s", f.build, rev, im.Day().UTC().Format("060102"))
 			osVersion := fmt.Sprintf("%d.%d", f.build, rev)
-			im.OS = tracker.OS{Name: f.osName, Version: &osVersion}
+			im.OS = tracker.OS{Name: winName, Version: &osVersion}
 			im.Kernel, im.Components = "", nil
 		}
 		im.NotesURL = strings.Replace(im.NotesURL, oldPath, "/"+f.family+"/"+im.Version+".txt", 1)
 		out = append(out, im)
 	}
 	return out
+}
+
+// osNameOf is the OS name a real Windows note of the repository's testdata gives.
+func osNameOf(t testing.TB, rel string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := vhdnotes.Parse(data)
+	if err != nil || n.OS.Name == "" {
+		t.Fatalf("%s: no OS name (%v)", rel, err)
+	}
+	return n.OS.Name
 }
 
 func minTime(a, b time.Time) time.Time {
