@@ -56,6 +56,8 @@ var migrations = []func(tx *bolt.Tx) error{
 	},
 	// v2 -> v3: image components in a bucket of their own, packed.
 	migrateComponents,
+	// v3 -> v4: each node pool's upgrade history.
+	migratePoolImages,
 }
 
 // Options tune Open.

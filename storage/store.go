@@ -26,7 +26,7 @@ func (db *DB) Apply(ctx context.Context, b tracker.Batch) ([]tracker.Event, erro
 		return nil, err
 	}
 	if len(b.Images)+len(b.FlatcarReleases)+len(b.AKSReleases)+len(b.Events)+
-		len(b.Validators)+len(b.Seeded)+len(b.Meta)+len(b.Deliveries) == 0 {
+		len(b.Validators)+len(b.Seeded)+len(b.Meta)+len(b.Deliveries)+len(b.PoolImages) == 0 {
 		return nil, nil
 	}
 	if _, ok := b.Meta[keySchemaVersion]; ok {
@@ -78,6 +78,9 @@ func (w *batchWriter) write(b tracker.Batch) ([]tracker.Event, error) {
 		}); err != nil {
 			return nil, err
 		}
+	}
+	if err := w.putPoolImages(b.PoolImages); err != nil {
+		return nil, err
 	}
 	fresh, err := w.putEvents(b.Events)
 	if err != nil {

@@ -30,9 +30,15 @@ type Tracker struct {
 	AKS      AKSReleaseSource // nil: AKS releases disabled
 	Flatcar  FlatcarSource    // nil: Flatcar disabled
 	Families []string
-	AKSRepo  string
-	Channels []string
-	FirstRun FirstRun
+	// PoolFamilies, when set, names the families that watched node pools run: they are
+	// watched whatever Families says.
+	PoolFamilies func() []string
+	// Pools, when set, are the team's clusters: each cycle reports whether each can be
+	// read, and judges its pools against what the cycle stored.
+	Pools   *PoolWatch
+	AKSRepo string
+	Channels     []string
+	FirstRun     FirstRun
 	// Router turns new events into outbox deliveries; nil records events only.
 	Router *Router
 	// NoteFetches bounds the notes downloaded at once across all families.
@@ -97,6 +103,15 @@ func (t *Tracker) Cycle(ctx context.Context) (CycleReport, []Event, error) {
 		}
 	}
 
+	var probes []SourceReport
+	probed := make(chan struct{})
+	if t.Pools != nil {
+		t.Pools.Pools() // the families the pools run now, for the notes source to watch
+		go func() { defer close(probed); probes = t.Pools.Clusters.Probe(ctx) }()
+	} else {
+		close(probed)
+	}
+
 	notesSem := make(chan struct{}, max(t.NoteFetches, 1))
 	ctx = context.WithValue(ctx, semKey{}, notesSem)
 
@@ -116,7 +131,17 @@ func (t *Tracker) Cycle(ctx context.Context) (CycleReport, []Event, error) {
 		}()
 	}
 	wg.Wait()
-	rep.Sources = append(reports, run.familyReports()...)
+	<-probed
+	rep.Sources = append(append(reports, run.familyReports()...), probes...)
+	if t.Pools != nil && run.storeErr == nil {
+		if err := t.Pools.Refresh(t); err != nil {
+			run.storeErr = err
+		} else if events, err := t.Pools.Observe(ctx, t); err != nil {
+			run.storeErr = err
+		} else {
+			run.events = append(run.events, events...)
+		}
+	}
 	rep.Finished = t.now()
 	rep.DurationMS = time.Since(run.start).Milliseconds()
 	if run.storeErr != nil {

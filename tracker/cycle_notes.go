@@ -37,7 +37,15 @@ func (t *Tracker) readNotes(ctx context.Context, run *cycleRun, sr *SourceReport
 		return b, err
 	}
 	lk := newLookup(t.Store)
-	listing, err := t.Notes.ListNotes(ctx, lk.get, lastCommit)
+	list := lk.get
+	if fresh, err := t.unseededPoolFamily(); err != nil {
+		return b, err
+	} else if fresh != "" {
+		// A pool runs a family not read yet: list again though nothing changed upstream.
+		lastCommit = ""
+		list = func(url string) (Validator, error) { _, err := lk.get(url); return Validator{}, err }
+	}
+	listing, err := t.Notes.ListNotes(ctx, list, lastCommit)
 	if err != nil {
 		return b, err
 	}
@@ -63,6 +71,7 @@ func (t *Tracker) readNotes(ctx context.Context, run *cycleRun, sr *SourceReport
 	}
 	read, failed := t.readFamilies(ctx, run, watched)
 	b.merge(read)
+	t.readUnwatchedSKUs(ctx, &b, sr, listing.Families, watched)
 	if err := t.lifecycle(&b, upstream, watched, read.Images); err != nil {
 		return b, err
 	}
@@ -100,10 +109,32 @@ func (t *Tracker) lifecycle(b *Batch, upstream []string, watched map[string][]No
 	return nil
 }
 
-// watches reports whether a family matches sources.vhd_notes.families.
+// watches reports whether a family matches sources.vhd_notes.families, or is run by a
+// node pool nodewatch watches (whatever `families` says, a team wants to know about
+// the images its nodes run).
 func (t *Tracker) watches(family string) bool {
-	return slices.ContainsFunc(t.Families, func(g string) bool { return MatchFamily(g, family) })
+	if slices.ContainsFunc(t.Families, func(g string) bool { return MatchFamily(g, family) }) {
+		return true
+	}
+	return t.PoolFamilies != nil && slices.Contains(t.PoolFamilies(), family)
 }
+
+// unseededPoolFamily returns a family a node pool runs that was never read, "" if none.
+func (t *Tracker) unseededPoolFamily() (string, error) {
+	if t.PoolFamilies == nil {
+		return "", nil
+	}
+	for _, f := range t.PoolFamilies() {
+		seeded, err := t.Store.Seeded(ScopeKey(EventNodeImage, f))
+		if err != nil || !seeded {
+			return f, err
+		}
+	}
+	return "", nil
+}
+
+// Watches is watches for the packages that judge pools.
+func (t *Tracker) Watches(family string) bool { return t.watches(family) }
 
 func (t *Tracker) event(kind EventKind, subject, version string) Event {
 	return Event{Key: EventKey(kind, subject, version), Kind: kind, Subject: subject, Version: version, CreatedAt: t.now()}
@@ -334,6 +365,71 @@ func (t *Tracker) readFamily(ctx context.Context, family string, entries []NoteE
 		b.Seeded = []string{scope}
 	}
 	return b, failed, nil
+}
+
+// readUnwatchedSKUs learns the sku of every family upstream that is not watched, once
+// (one raw download of its image list, no API request), so that a node pool's image
+// name resolves to its family even where `families` leaves that family out: the pool is
+// then "unwatched", not of an unknown family. A failure is a warning: these families
+// are not what the cycle was asked to read.
+func (t *Tracker) readUnwatchedSKUs(ctx context.Context, b *Batch, sr *SourceReport, all, watched map[string][]NoteEntry) {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, familyWorkers)
+	for family, entries := range all {
+		if _, ok := watched[family]; ok {
+			continue
+		}
+		var lists []NoteEntry
+		for _, e := range entries {
+			if strings.HasSuffix(e.Name, "-image-list.json") {
+				lists = append(lists, e)
+			}
+		}
+		if len(lists) == 0 {
+			continue
+		}
+		if sku, err := t.Store.Meta(metaSKUPrefix + family); err != nil || sku != "" {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			sku, err := t.Notes.FetchSKU(ctx, newestImageList(lists))
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				sr.Warnings = append(sr.Warnings, fmt.Sprintf("the sku of %s (not watched): %v", family, err))
+				return
+			}
+			b.setMeta(metaSKUPrefix+family, sku)
+		}()
+	}
+	wg.Wait()
+}
+
+// UpstreamSKUs maps every family upstream listed (watched or not) and every family with
+// stored images to its sku, "" while unknown.
+func UpstreamSKUs(s Store) (map[string]string, error) {
+	raw, err := s.Meta(metaNotesFamilies)
+	if err != nil {
+		return nil, err
+	}
+	var families []string
+	if raw != "" {
+		if err := json.Unmarshal([]byte(raw), &families); err != nil {
+			return nil, fmt.Errorf("stored %s: %w", metaNotesFamilies, err)
+		}
+	}
+	skus := make(map[string]string, len(families))
+	for _, f := range families {
+		if skus[f], err = s.Meta(metaSKUPrefix + f); err != nil {
+			return nil, err
+		}
+	}
+	return skus, nil
 }
 
 type familySKU struct {

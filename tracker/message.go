@@ -16,6 +16,8 @@ type Message struct {
 	AKS     *AKSRelease     `json:"aks,omitempty"`
 	// Family is the family a family_added or family_quiet event is about.
 	Family *FamilyStatus `json:"family,omitempty"`
+	// Pool is the pool a pool_behind or pool_current event is about, as it stood then.
+	Pool *NodePool `json:"pool,omitempty"`
 }
 
 // Notification is what one notifier is asked to deliver at once: one event's message, or
@@ -69,6 +71,12 @@ func Messages(s Store, events []Event) ([]Message, error) {
 			if f, ok := families[e.Subject]; ok {
 				m.Family = &f
 			}
+		case EventPoolBehind, EventPoolCurrent:
+			p, err := PoolOf(s, e)
+			if err != nil {
+				return nil, err
+			}
+			m.Pool = p
 		case EventNodeImage:
 			if views == nil {
 				images, err := s.Images("")
@@ -128,6 +136,24 @@ func (m Message) Summary() string {
 	case m.Family != nil && m.Event.Kind == EventFamilyQuiet:
 		f := m.Family
 		fmt.Fprintf(&b, ": %s", f.QuietText())
+	case m.Pool != nil && m.Event.Kind == EventPoolBehind:
+		p := m.Pool
+		fmt.Fprintf(&b, ": %s", p.PoolText())
+		if k := p.RunningKernel(); k != "" || p.NewestKernel != nil {
+			fmt.Fprintf(&b, "; kernel running %s, newest %s", orDash(k), deref(p.NewestKernel, "-"))
+		}
+		if len(p.Changes) > 0 {
+			parts := make([]string, len(p.Changes))
+			for i, c := range p.Changes {
+				parts[i] = fmt.Sprintf("%s %s -> %s", c.What, orDash(c.From), orDash(c.To))
+			}
+			fmt.Fprintf(&b, "; the upgrade brings: %s", strings.Join(parts, "; "))
+		}
+		if p.NewestNotesURL != "" {
+			fmt.Fprintf(&b, "; %s", p.NewestNotesURL)
+		}
+	case m.Pool != nil && m.Event.Kind == EventPoolCurrent:
+		fmt.Fprintf(&b, ": caught up; %s", m.Pool.PoolText())
 	case m.Image != nil:
 		im := m.Image
 		fmt.Fprintf(&b, ": %s %s, kernel %s", im.OS.Name, deref(im.OS.Version, "(version unknown)"), deref(im.Kernel, "none"))

@@ -13,7 +13,7 @@ import (
 // Route sends the events it matches to the notifiers it names. Empty lists match all.
 type Route struct {
 	Events   []EventKind
-	Families []string // globs (MatchFamily), node_image only
+	Families []string // globs (MatchFamily): of family events, and of the family a pool runs
 	Channels []string // flatcar_release only
 	Kernel   string   // version constraint on the kernel
 	Flatcar  string   // version constraint on the Flatcar version
@@ -30,15 +30,27 @@ func isFamilyEvent(k EventKind) bool {
 type RouteFacts struct {
 	Kernel  string // the image's kernel, or the Flatcar release's
 	Flatcar string // the Flatcar version of a Flatcar image or release
+	Family  string // the family a pool event's pool runs
 }
 
 // Match reports whether the route takes the event.
 func (r Route) Match(e Event, f RouteFacts) bool {
-	if len(r.Events) > 0 && !slices.Contains(r.Events, e.Kind) {
+	// A pool_current resolves a pool_behind: a route of the one takes the other.
+	if len(r.Events) > 0 && !slices.Contains(r.Events, e.Kind) &&
+		!(e.Kind == EventPoolCurrent && slices.Contains(r.Events, EventPoolBehind)) {
 		return false
 	}
-	if len(r.Families) > 0 && (!isFamilyEvent(e.Kind) || !slices.ContainsFunc(r.Families, func(g string) bool { return MatchFamily(g, e.Subject) })) {
-		return false
+	if len(r.Families) > 0 {
+		family := e.Subject
+		switch {
+		case isPoolEvent(e.Kind):
+			family = f.Family
+		case !isFamilyEvent(e.Kind):
+			return false
+		}
+		if !slices.ContainsFunc(r.Families, func(g string) bool { return MatchFamily(g, family) }) {
+			return false
+		}
 	}
 	if len(r.Channels) > 0 && (e.Kind != EventFlatcarRelease || !slices.Contains(r.Channels, e.Subject)) {
 		return false

@@ -25,7 +25,8 @@ const (
 )
 
 // EventKinds is every kind, in the order people read about them.
-var EventKinds = []EventKind{EventNodeImage, EventFlatcarRelease, EventAKSRelease, EventFamilyAdded, EventFamilyQuiet}
+var EventKinds = []EventKind{EventNodeImage, EventFlatcarRelease, EventAKSRelease, EventFamilyAdded, EventFamilyQuiet,
+	EventPoolBehind, EventPoolCurrent}
 
 // OS is what a node image's notes say about its operating system. Version is nil where
 // the notes do not say (older Linux notes carry no os-release block).
@@ -149,6 +150,9 @@ type Batch struct {
 	Seeded []string
 	// Meta holds small per-scope facts, such as the SKU of a family.
 	Meta map[string]string
+	// PoolImages are pools seen running images; a pool and image stored already keeps
+	// its FirstSeen.
+	PoolImages []PoolImage
 	// Deliveries are the outbox entries of Events. Apply keeps of each only the events
 	// that are new to the store, and adds a digest's events to its stored entry.
 	Deliveries []Delivery
@@ -173,6 +177,9 @@ type Store interface {
 	FlatcarReleases(channel string) ([]FlatcarRelease, error) // "" for every channel
 	AKSReleases(repo string) ([]AKSRelease, error)            // "" for every repo
 	Events(since time.Time) ([]Event, error)
+	// PoolImages is the upgrade history of a pool (`<cluster>/<pool>`; "" for every
+	// pool), oldest first.
+	PoolImages(pool string) ([]PoolImage, error)
 	Event(key string) (Event, bool, error)
 
 	// The outbox: every delivery, the pending ones due by now (oldest first), and the

@@ -44,8 +44,9 @@ func TestImageBuildsLikeMake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Size() > 25<<20 {
-		t.Errorf("binary is %d MB, want under 25", st.Size()>>20)
+	// The goal of the issue "Your clusters": under 40 MB with client-go in it.
+	if st.Size() > 40<<20 {
+		t.Errorf("binary is %d MB, want under 40", st.Size()>>20)
 	}
 	f, err := elf.Open(bin)
 	if err != nil {

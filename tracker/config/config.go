@@ -55,7 +55,40 @@ type Config struct {
 	Notifiers []Notifier `yaml:"notifiers" json:"notifiers"`
 	Routes    []Route    `yaml:"routes" json:"routes"`
 	HTTP      HTTP       `yaml:"http" json:"http"`
+	// Kubernetes is the team's clusters, whose node pools nodewatch judges.
+	Kubernetes Kubernetes `yaml:"kubernetes" json:"kubernetes"`
 }
+
+// Kubernetes says which clusters' nodes the daemon watches. With no clusters it watches
+// the cluster it runs in, by its service account.
+type Kubernetes struct {
+	Enabled  bool      `yaml:"enabled" json:"enabled"`
+	Clusters []Cluster `yaml:"clusters" json:"clusters"`
+	Behind   Behind    `yaml:"behind" json:"behind"`
+}
+
+// Cluster is one cluster read through a kubeconfig: Kubeconfig "" means the usual
+// loading rules ($KUBECONFIG, then ~/.kube/config), Context "" its current context.
+type Cluster struct {
+	Name       string `yaml:"name" json:"name"`
+	Kubeconfig string `yaml:"kubeconfig" json:"kubeconfig,omitempty"`
+	Context    string `yaml:"context" json:"context,omitempty"`
+}
+
+// Behind is when a pool counts as behind: Images images or Days days older than the
+// newest image of its family (either; 0 turns one off).
+type Behind struct {
+	Images int `yaml:"images" json:"images"`
+	Days   int `yaml:"days" json:"days"`
+}
+
+// Policy is the tracker's form of Behind.
+func (b Behind) Policy() tracker.BehindPolicy {
+	return tracker.BehindPolicy{Images: b.Images, Days: b.Days}
+}
+
+// InClusterName names the cluster nodewatch runs in when kubernetes.clusters is empty.
+const InClusterName = "in-cluster"
 
 type Storage struct {
 	Path string `yaml:"path" json:"path"`
@@ -186,6 +219,9 @@ func Default() *Config {
 		Log:    Log{Format: "text", Level: "info"},
 		Jitter: Duration{30 * time.Second},
 		HTTP:   HTTP{Listen: "127.0.0.1:8080"},
+		Kubernetes: Kubernetes{
+			Behind: Behind{Images: tracker.DefaultBehind.Images, Days: tracker.DefaultBehind.Days},
+		},
 	}
 }
 

@@ -235,7 +235,7 @@ func TestLoadErrors(t *testing.T) {
 		// Routes.
 		{"route without events", "notifiers: [{name: a, type: stdout}]\nroutes: [{notify: [a]}]", "routes[0].events: empty"},
 		{"route event", "notifiers: [{name: a, type: stdout}]\nroutes: [{events: [node_image, release], notify: [a]}]", `routes[0].events[1]: "release" is not one of node_image, flatcar_release, aks_release`},
-		{"route families", "notifiers: [{name: a, type: stdout}]\nroutes: [{events: [aks_release], families: ['*'], notify: [a]}]", "routes[0].families: applies only to node_image, family_added and family_quiet events"},
+		{"route families", "notifiers: [{name: a, type: stdout}]\nroutes: [{events: [aks_release], families: ['*'], notify: [a]}]", "routes[0].families: applies only to node_image, family_added, family_quiet and pool_behind events"},
 		{"route empty family", "notifiers: [{name: a, type: stdout}]\nroutes: [{events: [node_image], families: [''], notify: [a]}]", "routes[0].families[0]: empty"},
 		{"route channels", "notifiers: [{name: a, type: stdout}]\nroutes: [{events: [node_image], channels: [stable], notify: [a]}]", "routes[0].channels: applies only to flatcar_release events"},
 		{"route channel", "notifiers: [{name: a, type: stdout}]\nroutes: [{events: [flatcar_release], channels: [Stable], notify: [a]}]", `routes[0].channels[0]: "Stable" is not one of alpha, beta, stable, lts`},
@@ -678,8 +678,12 @@ func TestExampleConfig(t *testing.T) {
 	if w := c.Warnings(); len(w) > 0 {
 		t.Errorf("config.example.yaml warns: %q", w)
 	}
-	if len(c.Notifiers) != 4 || len(c.Routes) != 5 {
-		t.Errorf("config.example.yaml has %d notifiers and %d routes, want the contract's 4 and 5", len(c.Notifiers), len(c.Routes))
+	// The contract's 4 notifiers and 5 routes, and a route of pool_behind.
+	if len(c.Notifiers) != 4 || len(c.Routes) != 6 {
+		t.Errorf("config.example.yaml has %d notifiers and %d routes, want the contract's 4 and 5 and one of pool_behind", len(c.Notifiers), len(c.Routes))
+	}
+	if k := c.Kubernetes; len(k.Clusters) != 1 || k.Clusters[0].Name != "prod-weu" || k.Behind != (Behind{Images: 2, Days: 14}) {
+		t.Errorf("config.example.yaml kubernetes = %+v", k)
 	}
 }
 

@@ -74,6 +74,7 @@ func (c *Config) Validate() error {
 	}
 	c.validateNotifiers(&p)
 	c.validateRoutes(&p)
+	c.validateKubernetes(&p)
 	if _, port, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
 		p.add("http.listen", "%q is not host:port such as 127.0.0.1:8080 or :8080", c.HTTP.Listen)
 	} else if n, err := strconv.ParseUint(port, 10, 16); err != nil || n > 65535 {
@@ -114,6 +115,30 @@ func (c *Config) validateSources(p *problems) {
 	}
 	p.channels("sources.flatcar.channels", f.Channels)
 	p.oneOf("sources.flatcar.format", f.Format, []string{FlatcarFeed, FlatcarJSON})
+}
+
+func (c *Config) validateKubernetes(p *problems) {
+	k := c.Kubernetes
+	for i, cl := range k.Clusters {
+		key := fmt.Sprintf("kubernetes.clusters[%d]", i)
+		switch {
+		case cl.Name == "":
+			p.add(key+".name", "empty; name the cluster as events and metrics should call it, e.g. prod-weu")
+		case strings.ContainsAny(cl.Name, "/\x00 "):
+			p.add(key+".name", "%q: a cluster name has no slash, space or NUL (events name pools <cluster>/<pool>)", cl.Name)
+		case slices.IndexFunc(k.Clusters, func(o Cluster) bool { return o.Name == cl.Name }) < i:
+			p.add(key+".name", "%q is named twice", cl.Name)
+		}
+	}
+	if k.Behind.Images < 0 {
+		p.add("kubernetes.behind.images", "%d is negative; 0 turns the bound off", k.Behind.Images)
+	}
+	if k.Behind.Days < 0 {
+		p.add("kubernetes.behind.days", "%d is negative; 0 turns the bound off", k.Behind.Days)
+	}
+	if k.Behind.Images == 0 && k.Behind.Days == 0 {
+		p.add("kubernetes.behind", "images and days are both 0: no pool would ever count as behind")
+	}
 }
 
 func (c *Config) validateNotifiers(p *problems) {
@@ -194,8 +219,8 @@ func (c *Config) validateRoutes(p *problems) {
 		has := func(kinds ...tracker.EventKind) bool {
 			return slices.ContainsFunc(kinds, func(k tracker.EventKind) bool { return slices.Contains(r.Events, k) })
 		}
-		if len(r.Families) > 0 && !has(tracker.EventNodeImage, tracker.EventFamilyAdded, tracker.EventFamilyQuiet) {
-			p.add(key+".families", "applies only to node_image, family_added and family_quiet events, and the route has none")
+		if len(r.Families) > 0 && !has(tracker.EventNodeImage, tracker.EventFamilyAdded, tracker.EventFamilyQuiet, tracker.EventPoolBehind, tracker.EventPoolCurrent) {
+			p.add(key+".families", "applies only to node_image, family_added, family_quiet and pool_behind events, and the route has none")
 		}
 		for j, f := range r.Families {
 			if f == "" {
