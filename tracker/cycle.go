@@ -35,10 +35,10 @@ type Tracker struct {
 	PoolFamilies func() []string
 	// Pools, when set, are the team's clusters: each cycle reports whether each can be
 	// read, and judges its pools against what the cycle stored.
-	Pools   *PoolWatch
-	AKSRepo string
-	Channels     []string
-	FirstRun     FirstRun
+	Pools    *PoolWatch
+	AKSRepo  string
+	Channels []string
+	FirstRun FirstRun
 	// Router turns new events into outbox deliveries; nil records events only.
 	Router *Router
 	// NoteFetches bounds the notes downloaded at once across all families.

@@ -39,7 +39,9 @@ func fleetOf(t *testing.T, r *trackertest.Rig, policy tracker.BehindPolicy) *tra
 	return f
 }
 
-func nameOf(im tracker.NodeImage) string { return tracker.NodeImageVersion(im.Family, im.SKU, im.Version) }
+func nameOf(im tracker.NodeImage) string {
+	return tracker.NodeImageVersion(im.Family, im.SKU, im.Version)
+}
 
 func daysApart(t *testing.T, a, b string) int {
 	va, err1 := tracker.ParseImageVersion(a)

@@ -162,6 +162,9 @@ type runner struct {
 	log        *slog.Logger
 	// observe, when set, sees every cycle (metrics).
 	observe func(tracker.CycleReport, []tracker.Event)
+	// pools judges node pools against the history as of the last cycle; its clusters
+	// are watched when kubernetes is enabled.
+	pools *tracker.PoolWatch
 }
 
 func (a *app) newRunner(cfg *config.Config, db *storage.DB, log *slog.Logger) (*runner, error) {
@@ -181,7 +184,22 @@ func (a *app) newRunner(cfg *config.Config, db *storage.DB, log *slog.Logger) (*
 	if err != nil {
 		return nil, err
 	}
-	return &runner{tracker: t, dispatcher: d, log: log}, nil
+	return &runner{tracker: t, dispatcher: d, log: log, pools: &tracker.PoolWatch{Policy: cfg.Kubernetes.Behind.Policy()}}, nil
+}
+
+// observePools judges the pools now, stores their history and events, and delivers.
+func (r *runner) observePools(ctx context.Context) {
+	events, err := r.pools.Observe(ctx, r.tracker)
+	if err != nil {
+		r.log.Error("judging the node pools", "err", err)
+		return
+	}
+	if len(events) > 0 {
+		r.log.Info("node pools", "events", len(events))
+	}
+	if _, err := r.dispatcher.Dispatch(ctx); err != nil {
+		r.log.Error("delivering", "err", err)
+	}
 }
 
 // cycle runs one cycle, then delivers what the outbox holds that is due.
@@ -189,6 +207,12 @@ func (r *runner) cycle(ctx context.Context) (tracker.CycleReport, tracker.Dispat
 	rep, events, err := r.tracker.Cycle(ctx)
 	if err != nil {
 		return rep, tracker.DispatchReport{}, err
+	}
+	if r.tracker.Pools == nil {
+		// No clusters watched, but files posted to /api/v1/pools/judge are judged.
+		if err := r.pools.Refresh(r.tracker); err != nil {
+			r.log.Error("loading the history for node pools", "err", err)
+		}
 	}
 	logCycle(r.log, rep, len(events))
 	if r.observe != nil {

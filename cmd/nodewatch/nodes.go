@@ -137,7 +137,8 @@ func (a *app) judgePools(ctx context.Context, f nodesFlags) ([]tracker.NodePool,
 func judgeGroups(cfg *config.Config, groups []tracker.PoolGroup, source string) ([]tracker.NodePool, error) {
 	db, err := storage.Open(cfg.Storage.Path, storage.Options{ReadOnly: true})
 	if errors.Is(err, storage.ErrLocked) {
-		return judgeByDaemon(cfg.HTTP.Listen, groups, err)
+		pools, err := judgeByDaemon(cfg.HTTP.Listen, groups, err)
+		return withSource(pools, source), err
 	}
 	if err != nil {
 		return nil, &exitError{exitUsage, err}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/nodewatch/nodewatch/storage"
 	"github.com/nodewatch/nodewatch/tracker/config"
+	"github.com/nodewatch/nodewatch/tracker/kubernetes"
 	"github.com/nodewatch/nodewatch/tracker/web"
 )
 
@@ -61,12 +62,14 @@ func (a *app) daemon(ctx context.Context, cfg *config.Config, sched cron.Schedul
 	metrics := web.NewMetrics()
 	r.observe = metrics.ObserveCycle
 	r.dispatcher.Observe = metrics.ObserveDelivery
+	var one sync.Mutex // cycles and pool observations never overlap: each dispatches the outbox
+	watcher := a.watchClusters(ctx, cfg, r, &one, log)
 
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		return &exitError{exitUsage, fmt.Errorf("http.listen: %w", err)}
 	}
-	srv := newHTTPServer(web.New(web.Options{Store: db, Metrics: metrics, MaxCycleAge: 3 * interval(sched), Version: version}), log)
+	srv := newHTTPServer(web.New(web.Options{Store: db, Metrics: metrics, MaxCycleAge: 3 * interval(sched), Version: version, Pools: r.pools}), log)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server", "err", err)
@@ -78,7 +81,6 @@ func (a *app) daemon(ctx context.Context, cfg *config.Config, sched cron.Schedul
 	cycleCtx, cancelCycles := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelCycles()
 	var running sync.WaitGroup
-	var one sync.Mutex // the first cycle and a scheduled one never overlap
 	cycle := func(wait time.Duration) {
 		running.Add(1)
 		defer running.Done()
@@ -114,7 +116,7 @@ func (a *app) daemon(ctx context.Context, cfg *config.Config, sched cron.Schedul
 	}()
 	c.Start()
 	log.Info("nodewatch running", "version", version, "schedule", cfg.Schedule, "listen", ln.Addr().String(),
-		"database", cfg.Storage.Path)
+		"database", cfg.Storage.Path, "clusters", len(watcher.Clusters()))
 
 	<-ctx.Done()
 	log.Info("stopping")
@@ -136,6 +138,48 @@ func (a *app) daemon(ctx context.Context, cfg *config.Config, sched cron.Schedul
 	log.Info("stopped")
 	return nil
 }
+
+// watchClusters starts the watch of the configured clusters' Nodes when kubernetes is
+// enabled (a watcher of no clusters otherwise). A change to a node is judged within a
+// second (changes arriving together are judged once), its events stored and delivered.
+func (a *app) watchClusters(ctx context.Context, cfg *config.Config, r *runner, one *sync.Mutex, log *slog.Logger) *kubernetes.Watcher {
+	if !cfg.Kubernetes.Enabled {
+		return kubernetes.NewWatcher(nil, log)
+	}
+	w := kubernetes.NewWatcher(configuredClusters(cfg), log)
+	r.pools.Clusters = w
+	r.tracker.Pools = r.pools
+	r.tracker.PoolFamilies = r.pools.Families
+	changed := make(chan struct{}, 1)
+	w.OnChange = func(string) {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	}
+	go w.Run(ctx)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-changed:
+			}
+			select { // let a burst of changes (a pool scaling) settle
+			case <-ctx.Done():
+				return
+			case <-time.After(poolSettle):
+			}
+			one.Lock()
+			r.observePools(ctx)
+			one.Unlock()
+		}
+	}()
+	return w
+}
+
+// poolSettle is how long node changes gather before the pools are judged again.
+const poolSettle = 200 * time.Millisecond
 
 // newHTTPServer bounds what a client may take: slow or idle clients cannot hold
 // connections, nor large headers memory.

@@ -1,6 +1,7 @@
 // Package github opens one GitHub issue per notification, at most once: the issue body
 // carries a hidden marker with the notification's key, looked up before creating, so that
 // a create that succeeded upstream but timed out here is not repeated on retry.
+// A pool that caught up (pool_current) opens none: it closes the issues of its pool.
 package github
 
 import (
@@ -81,12 +82,24 @@ func New(c Config) (*Notifier, error) {
 func (n *Notifier) Name() string { return n.name }
 
 // Notify implements tracker.Notifier. Finding the issue already made is success. When
-// close_previous is set, the issues of the same family the new image supersedes are
-// closed, also when the issue was found: that finishes a close an earlier attempt left
-// undone.
+// close_previous is set, the issues of the same family the new image supersedes (of the
+// same pool, for a pool_behind) are closed, also when the issue was found: that finishes
+// a close an earlier attempt left undone. A pool_current makes no issue: with
+// close_previous it closes the open pool_behind issues of its pool, and is otherwise
+// nothing to do.
 func (n *Notifier) Notify(ctx context.Context, note tracker.Notification) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if e := caughtUpEvent(note); e != nil {
+		// A pool that caught up is no issue of its own: it resolves the issues of the pool.
+		if !n.closePrevious {
+			return nil
+		}
+		if err := n.closeCaughtUp(ctx, *e, note.Messages[0].Pool); err != nil {
+			return n.fail("closing the issues of "+e.Subject, err)
+		}
+		return nil
+	}
 	issue, err := n.find(ctx, eventMarker(note.Key))
 	if err != nil {
 		return n.fail("looking for the issue of "+note.Key, err)
@@ -102,7 +115,12 @@ func (n *Notifier) Notify(ctx context.Context, note tracker.Notification) error 
 		}
 	}
 	if image := imageEvent(note); n.closePrevious && image != nil {
-		if err := n.closeSuperseded(ctx, issue.GetNumber(), *image); err != nil {
+		if err := n.closeSuperseded(ctx, issue.GetNumber(), *image, familyMarker(image.Subject)); err != nil {
+			return n.fail(fmt.Sprintf("closing the issues #%d supersedes", issue.GetNumber()), err)
+		}
+	}
+	if pool := poolEvent(note); n.closePrevious && pool != nil {
+		if err := n.closeSuperseded(ctx, issue.GetNumber(), *pool, poolMarker(pool.Subject)); err != nil {
 			return n.fail(fmt.Sprintf("closing the issues #%d supersedes", issue.GetNumber()), err)
 		}
 	}
@@ -123,24 +141,58 @@ func (n *Notifier) find(ctx context.Context, marker string) (*gogithub.Issue, er
 	return found, err
 }
 
-// closeSuperseded closes the open issues of the image's family whose image is older than
-// the one issue number is about, each with a comment saying which issue replaces it. An
-// issue of a newer image stays open: images are not built in version order.
-func (n *Notifier) closeSuperseded(ctx context.Context, number int, image tracker.Event) error {
-	familyLine := familyMarker(image.Subject)
-	var stale []*gogithub.Issue
-	// Collected first: closing while paging through open issues would shift the pages.
-	err := n.eachIssue(ctx, "open", func(is *gogithub.Issue) bool {
-		if is.GetNumber() != number && hasLine(is.GetBody(), familyLine) && !isNewer(is.GetBody(), image) {
-			stale = append(stale, is)
-		}
-		return true
+// closeSuperseded closes the open issues marked with subjectLine (the family of a node
+// image, the pool of a pool_behind) whose version is older than that of e, the event
+// issue number is about, each with a comment saying which issue replaces it. An issue of
+// a newer version stays open: images are not built in version order.
+func (n *Notifier) closeSuperseded(ctx context.Context, number int, e tracker.Event, subjectLine string) error {
+	stale, err := n.openOf(ctx, subjectLine, func(is *gogithub.Issue) bool {
+		return is.GetNumber() != number && !isNewer(is.GetBody(), e)
 	})
 	if err != nil {
 		return err
 	}
-	comment := fmt.Sprintf("Superseded by #%d (%s)", number, text(image.Version))
-	for _, is := range stale {
+	return n.closeAll(ctx, stale, fmt.Sprintf("Superseded by #%d (%s)", number, text(e.Version)))
+}
+
+// closeCaughtUp closes the open pool_behind issues of the pool of a pool_current event,
+// up to the version the pool runs now (a pool_behind of a newer image stays open),
+// saying why. Finding none is success: a retry after a close finds nothing left.
+func (n *Notifier) closeCaughtUp(ctx context.Context, e tracker.Event, p *tracker.NodePool) error {
+	open, err := n.openOf(ctx, poolMarker(e.Subject), func(is *gogithub.Issue) bool {
+		key, ok := markedEvent(is.GetBody())
+		if !ok {
+			return false
+		}
+		version, ok := strings.CutPrefix(key, tracker.EventKey(tracker.EventPoolBehind, e.Subject, ""))
+		return ok && tracker.CompareImageVersions(version, e.Version) <= 0
+	})
+	if err != nil || len(open) == 0 {
+		return err
+	}
+	comment := text(e.Subject) + " now runs " + text(e.Version) + ": closing."
+	if p != nil {
+		comment = fmt.Sprintf("%s now runs %s, the newest image of %s: closing.", text(p.Key()), text(orDash(p.NodeImageVersion)), text(orDash(p.Family)))
+	}
+	return n.closeAll(ctx, open, comment)
+}
+
+// openOf returns the open issues whose body holds line and that keep accepts.
+func (n *Notifier) openOf(ctx context.Context, line string, keep func(*gogithub.Issue) bool) ([]*gogithub.Issue, error) {
+	var out []*gogithub.Issue
+	// Collected first: closing while paging through open issues would shift the pages.
+	err := n.eachIssue(ctx, "open", func(is *gogithub.Issue) bool {
+		if hasLine(is.GetBody(), line) && keep(is) {
+			out = append(out, is)
+		}
+		return true
+	})
+	return out, err
+}
+
+// closeAll comments on each issue, then closes it.
+func (n *Notifier) closeAll(ctx context.Context, issues []*gogithub.Issue, comment string) error {
+	for _, is := range issues {
 		if _, _, err := n.gh.Issues.CreateComment(ctx, n.owner, n.repo, is.GetNumber(), &gogithub.IssueComment{Body: &comment}); err != nil {
 			return err
 		}
@@ -151,15 +203,16 @@ func (n *Notifier) closeSuperseded(ctx context.Context, number int, image tracke
 	return nil
 }
 
-// isNewer reports whether the issue with body is about an image of the same family with
-// a version at or after image's, by its event marker.
-func isNewer(body string, image tracker.Event) bool {
+// isNewer reports whether the issue with body is about the same subject as e (the
+// family of an image, the pool of a pool_behind) with a version at or after e's, by its
+// event marker.
+func isNewer(body string, e tracker.Event) bool {
 	key, ok := markedEvent(body)
 	if !ok {
 		return false
 	}
-	version, ok := strings.CutPrefix(key, tracker.EventKey(tracker.EventNodeImage, image.Subject, ""))
-	return ok && tracker.CompareImageVersions(version, image.Version) >= 0
+	version, ok := strings.CutPrefix(key, tracker.EventKey(e.Kind, e.Subject, ""))
+	return ok && tracker.CompareImageVersions(version, e.Version) >= 0
 }
 
 // eachIssue calls visit on every issue (not pull request) with the configured labels in
@@ -190,11 +243,27 @@ func (n *Notifier) eachIssue(ctx context.Context, state string, visit func(*gogi
 // that is marked with its family and supersedes earlier issues. A digest or a test
 // notification, keyed otherwise, is not.
 func imageEvent(note tracker.Notification) *tracker.Event {
+	return singleEvent(note, tracker.EventNodeImage)
+}
+
+// poolEvent returns the event of a notification about one pool behind, marked with its
+// pool and superseding the earlier issues of that pool.
+func poolEvent(note tracker.Notification) *tracker.Event {
+	return singleEvent(note, tracker.EventPoolBehind)
+}
+
+// caughtUpEvent returns the event of a notification that a pool caught up: it makes no
+// issue, and with close_previous closes the pool's issues.
+func caughtUpEvent(note tracker.Notification) *tracker.Event {
+	return singleEvent(note, tracker.EventPoolCurrent)
+}
+
+func singleEvent(note tracker.Notification, kind tracker.EventKind) *tracker.Event {
 	if len(note.Messages) != 1 {
 		return nil
 	}
 	e := note.Messages[0].Event
-	if e.Kind != tracker.EventNodeImage || e.Key != note.Key {
+	if e.Kind != kind || e.Key != note.Key {
 		return nil
 	}
 	return &e

@@ -19,6 +19,7 @@ const (
 
 	eventPrefix  = "<!-- nodewatch:event="
 	familyPrefix = "<!-- nodewatch:family="
+	poolPrefix   = "<!-- nodewatch:pool="
 	markerSuffix = " -->"
 
 	// zwj keeps GitHub from acting on upstream text: "@\u200dname" reads as @name but
@@ -69,6 +70,7 @@ func link(label, raw string) string {
 
 func eventMarker(key string) string     { return eventPrefix + markerValue(key) + markerSuffix }
 func familyMarker(family string) string { return familyPrefix + markerValue(family) + markerSuffix }
+func poolMarker(pool string) string     { return poolPrefix + markerValue(pool) + markerSuffix }
 
 // markerValue percent-encodes what could end the comment or the line, so that a marker
 // is one line whatever the key holds.
@@ -139,6 +141,16 @@ func headline(m tracker.Message) string {
 		return "New AKS node image family " + e.Subject
 	case tracker.EventFamilyQuiet:
 		return "AKS node image family " + e.Subject + " fell quiet at " + e.Version
+	case tracker.EventPoolBehind:
+		if p := m.Pool; p != nil && p.ImagesBehind != nil {
+			return fmt.Sprintf("%s is %s behind: %s is out", p.Key(), count(*p.ImagesBehind, "image"), newestImage(p))
+		}
+		return e.Subject + " is behind: " + e.Version + " is out"
+	case tracker.EventPoolCurrent:
+		if p := m.Pool; p != nil {
+			return p.Key() + " caught up: runs " + orDash(p.NodeImageVersion) + ", the newest of " + orDash(p.Family)
+		}
+		return e.Subject + " caught up: runs " + e.Version
 	}
 	return e.Subject + " " + e.Version
 }
@@ -162,6 +174,9 @@ func body(note tracker.Notification) string {
 	markers := "\n" + eventMarker(note.Key) + "\n"
 	if e := imageEvent(note); e != nil {
 		markers += familyMarker(e.Subject) + "\n"
+	}
+	if e := poolEvent(note); e != nil {
+		markers += poolMarker(e.Subject) + "\n"
 	}
 	var b strings.Builder
 	for i, m := range note.Messages {
@@ -194,6 +209,10 @@ func writeMessage(b *strings.Builder, m tracker.Message) {
 		writeAKS(b, m.AKS)
 	case m.Family != nil:
 		writeFamily(b, m.Event.Kind, m.Family)
+	case m.Pool != nil && m.Event.Kind == tracker.EventPoolBehind:
+		writePoolBehind(b, m.Pool)
+	case m.Pool != nil && m.Event.Kind == tracker.EventPoolCurrent:
+		fmt.Fprintf(b, "%s.\n", text(headline(m)))
 	default:
 		fmt.Fprintf(b, "%s: no details in nodewatch's history.\n", text(headline(m)))
 	}
@@ -220,6 +239,78 @@ func writeFamily(b *strings.Builder, kind tracker.EventKind, f *tracker.FamilySt
 		fact(b, "Kernel", text(*f.Kernel))
 	}
 	fact(b, "Notes", link("VHD notes", f.NotesURL))
+}
+
+// maxPoolChanges is how many changes of a pool's upgrade the body lists; the notes of the
+// newest image have the rest.
+const maxPoolChanges = 100
+
+func writePoolBehind(b *strings.Builder, p *tracker.NodePool) {
+	fmt.Fprintf(b, "Node pool **%s** runs **%s**; **%s** is the newest image of **%s**.\n\n",
+		text(p.Key()), text(orDash(p.NodeImageVersion)), text(newestImage(p)), text(orDash(p.Family)))
+	fact(b, "Cluster", text(orDash(p.Cluster)))
+	fact(b, "Pool", text(p.Pool))
+	fact(b, "Nodes", fmt.Sprint(p.Nodes))
+	fact(b, "Runs", text(orDash(p.NodeImageVersion)))
+	fact(b, "Newest image", text(newestImage(p)))
+	var behind []string
+	if p.ImagesBehind != nil {
+		behind = append(behind, count(*p.ImagesBehind, "image"))
+	}
+	if p.DaysBehind != nil {
+		behind = append(behind, count(*p.DaysBehind, "day"))
+	}
+	if len(behind) > 0 {
+		fact(b, "Behind", strings.Join(behind, ", "))
+	}
+	fact(b, "Kernel running", text(orUnknown(p.RunningKernel())))
+	kernel := ""
+	if p.NewestKernel != nil {
+		kernel = *p.NewestKernel
+	}
+	fact(b, "Newest kernel", text(orUnknown(kernel)))
+	if p.NewestNotesURL != "" {
+		fact(b, "Notes", link("VHD notes of the newest image", p.NewestNotesURL))
+	}
+	for _, n := range p.Notes {
+		fact(b, "Note", text(n))
+	}
+	if len(p.Changes) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "\nThe upgrade to %s changes:\n\n| What | From | To |\n| --- | --- | --- |\n", text(newestImage(p)))
+	for i, c := range p.Changes {
+		if i == maxPoolChanges {
+			fmt.Fprintf(b, "\nAnd %d more: see the notes of the newest image.\n", len(p.Changes)-i)
+			break
+		}
+		fmt.Fprintf(b, "| %s | %s | %s |\n", text(c.What), text(orDash(c.From)), text(orDash(c.To)))
+	}
+}
+
+// newestImage is the newest image of a pool's family as AKS names it, or its version.
+func newestImage(p *tracker.NodePool) string {
+	if p.NewestNodeImageVersion != "" {
+		return p.NewestNodeImageVersion
+	}
+	if p.Newest != nil {
+		return *p.Newest
+	}
+	return "-"
+}
+
+func count(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
 }
 
 func writeImage(b *strings.Builder, im *tracker.ImageView) {

@@ -3,6 +3,7 @@ package slack
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -29,6 +30,7 @@ const (
 	maxValue              = 150  // one upstream value: an OS name, a version, a version list
 	maxURL                = 500  // a longer upstream URL is shown as text, not linked
 	maxChanges            = 12   // changes listed in full
+	maxPoolChanges        = 8    // changes a pool's upgrade brings, listed in full
 	maxGroups             = 10   // lines of an AKS release's node images, one per OS
 	maxPerGroup           = 6    // versions of one OS on such a line
 	maxDigest             = 20   // messages of a digest shown in a section each
@@ -175,6 +177,13 @@ func title(m tracker.Message) string {
 		return "New AKS node image family " + m.Event.Subject
 	case tracker.EventFamilyQuiet:
 		return "AKS node image family " + m.Event.Subject + " fell quiet"
+	case tracker.EventPoolBehind:
+		if p := m.Pool; p != nil && p.ImagesBehind != nil {
+			return p.Key() + " is " + plural(*p.ImagesBehind, "image", "images") + " behind"
+		}
+		return m.Event.Subject + " is behind " + m.Event.Version
+	case tracker.EventPoolCurrent:
+		return m.Event.Subject + " caught up"
 	}
 	return fmt.Sprintf("%s %s %s", m.Event.Kind, m.Event.Subject, m.Event.Version)
 }
@@ -190,13 +199,20 @@ func source(m tracker.Message) string {
 		return m.AKS.URL
 	case m.Family != nil:
 		return m.Family.NotesURL
+	case m.Pool != nil && m.Event.Kind == tracker.EventPoolBehind:
+		return m.Pool.NewestNotesURL
 	}
 	return ""
 }
 
 func full(m tracker.Message) []slackapi.Block {
+	if m.Pool != nil && m.Event.Kind == tracker.EventPoolCurrent {
+		return []slackapi.Block{section(caughtUp(m.Pool))}
+	}
 	blocks := []slackapi.Block{header(title(m))}
 	switch {
+	case m.Pool != nil && m.Event.Kind == tracker.EventPoolBehind:
+		blocks = append(blocks, poolBlocks(m.Pool)...)
 	case m.Image != nil:
 		blocks = append(blocks, imageBlocks(m.Image)...)
 	case m.Flatcar != nil:
@@ -219,6 +235,118 @@ func full(m tracker.Message) []slackapi.Block {
 		blocks = append(blocks, footer(link(src, "Release notes")))
 	}
 	return blocks
+}
+
+// poolBlocks are the facts of a pool behind the newest image of its family: what it
+// runs, what it would run, how far apart they are, and what the upgrade changes.
+func poolBlocks(p *tracker.NodePool) []slackapi.Block {
+	fields := []*slackapi.TextBlockObject{
+		field("Runs", esc(orDash(p.NodeImageVersion), maxValue)),
+		field("Newest image", esc(newestImage(p), maxValue)),
+		field("Behind", behindText(p)),
+		field("Nodes", fmt.Sprint(p.Nodes)),
+		field("Kernel running", kernelOrUnknown(p.RunningKernel())),
+		field("Newest kernel", kernelOrUnknown(deref(p.NewestKernel))),
+	}
+	blocks := []slackapi.Block{slackapi.NewSectionBlock(nil, fields, nil)}
+	if len(p.Changes) > 0 {
+		head := "*What changes*\n"
+		lines := make([]string, len(p.Changes))
+		for i, c := range p.Changes {
+			lines[i] = clip("• "+changeText(c), maxLine)
+		}
+		more := func(left int) string {
+			return fmt.Sprintf("…and %d more in the %s", left, link(p.NewestNotesURL, "notes of "+newestImage(p)))
+		}
+		blocks = append(blocks, section(head+list(lines, "\n", maxText-utf8.RuneCountInString(head), maxPoolChanges, more)))
+	}
+	if len(p.Notes) > 0 {
+		notes := make([]string, len(p.Notes))
+		for i, n := range p.Notes {
+			notes[i] = esc(n, maxLine)
+		}
+		blocks = append(blocks, footer(list(notes, " · ", maxText, 0, func(left int) string { return fmt.Sprintf("and %d more notes", left) })))
+	}
+	return blocks
+}
+
+// caughtUp is the one line of a pool that now runs the newest image of its family.
+func caughtUp(p *tracker.NodePool) string {
+	return "*" + esc(p.Key(), maxValue) + "* caught up: runs " + esc(orDash(p.NodeImageVersion), maxValue) +
+		", the newest of " + esc(orDash(p.Family), maxValue)
+}
+
+// newestImage is the newest image of a pool's family as AKS names it, or its version.
+func newestImage(p *tracker.NodePool) string {
+	if p.NewestNodeImageVersion != "" {
+		return p.NewestNodeImageVersion
+	}
+	return deref(p.Newest)
+}
+
+// behindText is how far a pool is behind: "3 images, 22 days".
+func behindText(p *tracker.NodePool) string {
+	var parts []string
+	if p.ImagesBehind != nil {
+		parts = append(parts, plural(*p.ImagesBehind, "image", "images"))
+	}
+	if p.DaysBehind != nil {
+		parts = append(parts, plural(*p.DaysBehind, "day", "days"))
+	}
+	if len(parts) == 0 {
+		return "unknown"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func kernelOrUnknown(k string) string {
+	if k == "" {
+		return "unknown"
+	}
+	return esc(k, maxValue)
+}
+
+// changeText is one change, escaped, read compactly: a component whose versions are
+// lists ("1.32.19, 1.33.5") names what goes (-) and what comes (+); one version to
+// another reads "a → b".
+func changeText(c tracker.Change) string {
+	what := esc(c.What, maxValue)
+	if !strings.Contains(c.From, ",") && !strings.Contains(c.To, ",") && c.From != "" && c.To != "" {
+		return what + " " + esc(c.From, maxValue) + " → " + esc(c.To, maxValue)
+	}
+	from, to := splitList(c.From), splitList(c.To)
+	var parts []string
+	for _, v := range from {
+		if !slices.Contains(to, v) {
+			parts = append(parts, "-"+esc(v, maxValue))
+		}
+	}
+	for _, v := range to {
+		if !slices.Contains(from, v) {
+			parts = append(parts, "+"+esc(v, maxValue))
+		}
+	}
+	if len(parts) == 0 {
+		return what + " reordered"
+	}
+	return what + " " + strings.Join(parts, " ")
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // familyBlocks are the facts of a family that appeared or fell quiet.
@@ -349,6 +477,20 @@ func compact(m tracker.Message) string {
 		r := m.Flatcar
 		lines = append(lines, "kernel "+orNone(r.Kernel)+" · containerd "+orNone(r.Containerd)+" · systemd "+orNone(r.Systemd)+
 			" · released "+r.ReleasedAt.UTC().Format(time.DateOnly))
+	case m.Pool != nil && m.Event.Kind == tracker.EventPoolCurrent:
+		return caughtUp(m.Pool)
+	case m.Pool != nil && m.Event.Kind == tracker.EventPoolBehind:
+		p := m.Pool
+		lines = append(lines, "runs "+esc(orDash(p.NodeImageVersion), maxValue)+" · newest "+esc(newestImage(p), maxValue)+
+			" · "+behindText(p)+" · "+plural(p.Nodes, "node", "nodes")+
+			" · kernel "+kernelOrUnknown(p.RunningKernel())+" → "+kernelOrUnknown(deref(p.NewestKernel)))
+		if len(p.Changes) > 0 {
+			changes := make([]string, len(p.Changes))
+			for i, c := range p.Changes {
+				changes[i] = clip(changeText(c), maxLine/4)
+			}
+			lines = append(lines, "Changes: "+list(changes, ", ", maxLine, maxInline, func(left int) string { return fmt.Sprintf("and %d more", left) }))
+		}
 	case m.AKS != nil:
 		r := m.AKS
 		refs := make([]string, len(r.NodeImages))

@@ -103,15 +103,6 @@ func TrimNode(obj any) (any, error) {
 	}, nil
 }
 
-// ClusterState is what one cluster's watch knows: its nodes (what the informer holds,
-// kept while the API server is away) and whether it can be read now.
-type ClusterState struct {
-	Cluster string
-	Nodes   []tracker.Node
-	Synced  bool   // the first list came back
-	Err     string // why the cluster cannot be read now, "" when it can
-}
-
 // Watcher watches the Nodes of each cluster with a shared informer of its own. A cluster
 // that cannot be read (no kubeconfig, refused token, API server down) is reported as
 // such and retried by the informer with backoff; the others carry on.
@@ -218,11 +209,12 @@ func (w *Watcher) WaitForSync(ctx context.Context) {
 	cache.WaitForCacheSync(ctx.Done(), synced...)
 }
 
-// States is what each cluster's watch knows now, in the order the clusters were given.
-func (w *Watcher) States() []ClusterState {
-	out := make([]ClusterState, 0, len(w.clusters))
+// States implements tracker.ClusterSource: what each cluster's watch knows now, in the
+// order the clusters were given.
+func (w *Watcher) States() []tracker.ClusterNodes {
+	out := make([]tracker.ClusterNodes, 0, len(w.clusters))
 	for _, cw := range w.clusters {
-		s := ClusterState{Cluster: cw.Name, Err: cw.error(), Nodes: []tracker.Node{}}
+		s := tracker.ClusterNodes{Cluster: cw.Name, Err: cw.error(), Nodes: []tracker.Node{}}
 		if cw.informer != nil {
 			s.Synced = cw.informer.HasSynced()
 			for _, obj := range cw.informer.GetStore().List() {
@@ -237,7 +229,7 @@ func (w *Watcher) States() []ClusterState {
 	return out
 }
 
-// Families are the clusters' names, in order.
+// Clusters are the clusters' names, in order.
 func (w *Watcher) Clusters() []string {
 	out := make([]string, len(w.clusters))
 	for i, cw := range w.clusters {

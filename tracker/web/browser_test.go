@@ -62,15 +62,18 @@ type probe struct {
 	Wide                             []string
 }
 
-// TestStatusPageInBrowser loads the status page of about 40 families in headless
-// Chromium on a laptop (1366x900, and the whole page) and on a phone (390 wide, the
-// whole page): it renders
-// with no console errors (a CSP violation or a failed load would be one), neither layout
-// scrolls sideways, and the screenshots are kept in out/ for a person to look at.
-func TestStatusPageInBrowser(t *testing.T) {
-	browser := chromium(t)
-	page := web.New(web.Options{Store: fleet(t), Metrics: web.NewMetrics(), Version: "test",
-		Now: func() time.Time { return fleetNow }})
+// browser serves a handler, and the test's probe page, to headless Chromium.
+type browser struct {
+	t       *testing.T
+	path    string
+	srv     *httptest.Server
+	out     string
+	console *regexp.Regexp
+}
+
+func newBrowser(t *testing.T, page http.Handler) *browser {
+	t.Helper()
+	path := chromium(t)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/probe" {
 			var width int
@@ -81,72 +84,91 @@ func TestStatusPageInBrowser(t *testing.T) {
 		}
 		page.ServeHTTP(w, r)
 	}))
-	defer srv.Close()
-
+	t.Cleanup(srv.Close)
 	out := filepath.Join("..", "..", "out")
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	console := regexp.MustCompile(`(?m)^.*(CONSOLE|Refused to|Failed to load|Uncaught).*$`)
-	run := func(width, height int, target string, args ...string) string {
-		t.Helper()
-		base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-			"--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-			"--user-data-dir=" + t.TempDir(), "--enable-logging=stderr", "--v=0",
-			fmt.Sprintf("--window-size=%d,%d", width, height)}
-		cmd := exec.Command(browser, append(append(base, args...), srv.URL+target)...)
-		var o, e bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &o, &e
-		done := make(chan error, 1)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		go func() { done <- cmd.Wait() }()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("chromium %v: %v\n%s", args, err, e.String())
-			}
-		case <-time.After(2 * time.Minute):
-			cmd.Process.Kill()
-			t.Fatalf("chromium %v did not finish", args)
-		}
-		if bad := console.FindAllString(e.String(), -1); len(bad) > 0 {
-			t.Errorf("%s at %dx%d: console errors: %q", target, width, height, bad)
-		}
-		return o.String()
-	}
-	measure := func(width int) probe {
-		t.Helper()
-		dom := run(width, 900, fmt.Sprintf("/probe?width=%d", width), "--dump-dom")
-		_, js, ok := strings.Cut(dom, "PROBE")
-		js, _, _ = strings.Cut(js, "</pre>")
-		var p probe
-		if !ok || json.Unmarshal([]byte(js), &p) != nil || p.ClientWidth == 0 {
-			t.Fatalf("no measurement at %d px in the probe's DOM:\n%.2000s", width, dom)
-		}
-		if p.ClientWidth != width || p.ScrollWidth > p.ClientWidth || len(p.Wide) > 0 {
-			t.Errorf("at %d px the page is %d wide in a %d px viewport; too wide: %q", width, p.ScrollWidth, p.ClientWidth, p.Wide)
-		}
-		return p
-	}
-	shoot := func(name string, width, height int) {
-		t.Helper()
-		shot := filepath.Join(out, name)
-		os.Remove(shot)
-		run(width, height, "/", "--screenshot="+shot)
-		f, err := os.Open(shot)
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", shot, err)
-		}
-		defer f.Close()
-		cfg, err := png.DecodeConfig(f)
-		if err != nil || cfg.Width != width || cfg.Height != height {
-			t.Errorf("screenshot %s: %dx%d (%v), want %dx%d", shot, cfg.Width, cfg.Height, err, width, height)
-		}
-	}
+	return &browser{t: t, path: path, srv: srv, out: out,
+		console: regexp.MustCompile(`(?m)^.*(CONSOLE|Refused to|Failed to load|Uncaught).*$`)}
+}
 
-	dom := run(1366, 900, "/", "--dump-dom")
+// run loads target in a window of width x height and returns what chromium printed.
+func (b *browser) run(width, height int, target string, args ...string) string {
+	t := b.t
+	t.Helper()
+	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+		"--user-data-dir=" + t.TempDir(), "--enable-logging=stderr", "--v=0",
+		fmt.Sprintf("--window-size=%d,%d", width, height)}
+	cmd := exec.Command(b.path, append(append(base, args...), b.srv.URL+target)...)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("chromium %v: %v\n%s", args, err, e.String())
+		}
+	case <-time.After(2 * time.Minute):
+		cmd.Process.Kill()
+		t.Fatalf("chromium %v did not finish", args)
+	}
+	if bad := b.console.FindAllString(e.String(), -1); len(bad) > 0 {
+		t.Errorf("%s at %dx%d: console errors: %q", target, width, height, bad)
+	}
+	return o.String()
+}
+
+// measure lays the page out at width and fails the test if anything sticks out.
+func (b *browser) measure(width int) probe {
+	t := b.t
+	t.Helper()
+	dom := b.run(width, 900, fmt.Sprintf("/probe?width=%d", width), "--dump-dom")
+	_, js, ok := strings.Cut(dom, "PROBE")
+	js, _, _ = strings.Cut(js, "</pre>")
+	var p probe
+	if !ok || json.Unmarshal([]byte(js), &p) != nil || p.ClientWidth == 0 {
+		t.Fatalf("no measurement at %d px in the probe's DOM:\n%.2000s", width, dom)
+	}
+	if p.ClientWidth != width || p.ScrollWidth > p.ClientWidth || len(p.Wide) > 0 {
+		t.Errorf("at %d px the page is %d wide in a %d px viewport; too wide: %q", width, p.ScrollWidth, p.ClientWidth, p.Wide)
+	}
+	return p
+}
+
+// shoot writes a screenshot of / at width x height to out/name.
+func (b *browser) shoot(name string, width, height int) {
+	t := b.t
+	t.Helper()
+	shot := filepath.Join(b.out, name)
+	os.Remove(shot)
+	b.run(width, height, "/", "--screenshot="+shot)
+	f, err := os.Open(shot)
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", shot, err)
+	}
+	defer f.Close()
+	cfg, err := png.DecodeConfig(f)
+	if err != nil || cfg.Width != width || cfg.Height != height {
+		t.Errorf("screenshot %s: %dx%d (%v), want %dx%d", shot, cfg.Width, cfg.Height, err, width, height)
+	}
+}
+
+// TestStatusPageInBrowser loads the status page of about 40 families in headless
+// Chromium on a laptop (1366x900, and the whole page) and on a phone (390 wide, the
+// whole page): it renders
+// with no console errors (a CSP violation or a failed load would be one), neither layout
+// scrolls sideways, and the screenshots are kept in out/ for a person to look at.
+func TestStatusPageInBrowser(t *testing.T) {
+	b := newBrowser(t, web.New(web.Options{Store: fleet(t), Metrics: web.NewMetrics(), Version: "test",
+		Now: func() time.Time { return fleetNow }}))
+
+	dom := b.run(1366, 900, "/", "--dump-dom")
 	images, err := fleet(t).Images("")
 	if err != nil {
 		t.Fatal(err)
@@ -166,12 +188,37 @@ func TestStatusPageInBrowser(t *testing.T) {
 		t.Errorf("%d quiet badges, want 2", n)
 	}
 
-	laptop := measure(1366)
-	shoot("status-page-laptop.png", 1366, 900)
-	shoot("status-page-laptop-full.png", 1366, laptop.Height)
-	phone := measure(390)
+	laptop := b.measure(1366)
+	b.shoot("status-page-laptop.png", 1366, 900)
+	b.shoot("status-page-laptop-full.png", 1366, laptop.Height)
+	phone := b.measure(390)
 	if phone.Height < 3000 || phone.Height > 30000 {
 		t.Fatalf("the phone layout is %d px tall", phone.Height)
 	}
-	shoot("status-page-phone.png", 390, phone.Height)
+	b.shoot("status-page-phone.png", 390, phone.Height)
+}
+
+// TestStatusPagePoolsInBrowser renders a page with two clusters (one that cannot be
+// read) and six pool entries, behind, mid-upgrade and of no known family, at 1366 and at
+// 390 px: no console errors, nothing wider than the viewport, "Your clusters" above the
+// families, and out/status-page-pools-laptop.png and -phone.png for a person to look at.
+func TestStatusPagePoolsInBrowser(t *testing.T) {
+	f := newPoolFixture(t)
+	b := newBrowser(t, f.handler)
+	dom := b.run(1366, 900, "/", "--dump-dom")
+	for _, want := range []string{"Your clusters", "prod-weu", "staging", "what it misses", `class="pbadge warn"`, "nodes run different kernels", "Cannot read the cluster now"} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("the rendered page lacks %q", want)
+		}
+	}
+	if c, fam := strings.Index(dom, "Your clusters"), strings.Index(dom, "<h2>Families</h2>"); c < 0 || fam < c {
+		t.Errorf("Your clusters at %d, Families at %d", c, fam)
+	}
+	b.measure(1366)
+	b.shoot("status-page-pools-laptop.png", 1366, 900)
+	phone := b.measure(390)
+	if phone.Height < 1500 || phone.Height > 30000 {
+		t.Fatalf("the phone layout is %d px tall", phone.Height)
+	}
+	b.shoot("status-page-pools-phone.png", 390, phone.Height)
 }

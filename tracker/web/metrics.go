@@ -31,6 +31,7 @@ type storeView struct {
 	store   tracker.Store
 	now     func() time.Time
 	version string
+	pools   *tracker.PoolWatch // nil: no pool metrics
 }
 
 // NewMetrics registers every collector, the Go runtime's and the process's included.
@@ -120,8 +121,8 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }
 
-func (m *Metrics) bind(s tracker.Store, now func() time.Time, version string) {
-	m.store.Store(&storeView{store: s, now: now, version: version})
+func (m *Metrics) bind(s tracker.Store, now func() time.Time, version string, pools *tracker.PoolWatch) {
+	m.store.Store(&storeView{store: s, now: now, version: version, pools: pools})
 }
 
 var (
@@ -141,6 +142,22 @@ var (
 	familyIntervalDesc = prometheus.NewDesc("nodewatch_family_usual_interval_seconds",
 		"The family's usual interval: the median gap between the build days of its last 10 images; absent with one image.",
 		[]string{"family"}, nil)
+	// The pool gauges are judged at scrape time from what the cluster watches hold now,
+	// against the history as of the last cycle.
+	poolNodesDesc = prometheus.NewDesc("nodewatch_pool_nodes",
+		"Nodes in the pool, over every image it runs (a pool mid-upgrade runs two).",
+		[]string{"cluster", "pool"}, nil)
+	poolImagesBehindDesc = prometheus.NewDesc("nodewatch_pool_images_behind",
+		"How many images of its family are newer than the image the pool runs (the furthest behind, mid-upgrade); absent where unknown.",
+		[]string{"cluster", "pool", "family"}, nil)
+	// The contract names this one in days (a pool is behind by so many days, as
+	// `behind.days` says), not in seconds.
+	poolDaysBehindDesc = prometheus.NewDesc("nodewatch_pool_days_behind",
+		"How many days older than the newest image of its family the image the pool runs is (the furthest behind, by the days their versions name); absent where unknown.",
+		[]string{"cluster", "pool", "family"}, nil)
+	clusterUpDesc = prometheus.NewDesc("nodewatch_cluster_up",
+		"Whether the cluster's API server can be read now (1) or not (0); its pools keep the nodes last read.",
+		[]string{"cluster"}, nil)
 )
 
 // storeCollector reads the store at scrape time: image ages grow between cycles.
@@ -152,6 +169,10 @@ func (c storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- familyQuietDesc
 	ch <- familyBehindDesc
 	ch <- familyIntervalDesc
+	ch <- poolNodesDesc
+	ch <- poolImagesBehindDesc
+	ch <- poolDaysBehindDesc
+	ch <- clusterUpDesc
 }
 
 func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
@@ -160,6 +181,9 @@ func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(buildInfoDesc, prometheus.GaugeValue, 1, v.version)
+	if v.pools != nil {
+		collectPools(ch, v.pools)
+	}
 	images, err := v.store.Images("")
 	if err != nil {
 		for _, d := range []*prometheus.Desc{imageAgeDesc, familyQuietDesc, familyBehindDesc, familyIntervalDesc} {
@@ -188,5 +212,53 @@ func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
 		if f.IntervalDays != nil {
 			ch <- prometheus.MustNewConstMetric(familyIntervalDesc, prometheus.GaugeValue, *f.IntervalDays*day, f.Family)
 		}
+	}
+}
+
+// collectPools reports each cluster and each pool: a pool's nodes over all its entries,
+// and per family the worst entry's images and days behind.
+func collectPools(ch chan<- prometheus.Metric, w *tracker.PoolWatch) {
+	pools, clusters := w.Pools()
+	for _, c := range clusters {
+		up := 0.0
+		if c.Error == "" {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(clusterUpDesc, prometheus.GaugeValue, up, c.Cluster)
+	}
+	type poolKey struct{ cluster, pool string }
+	type familyKey struct{ cluster, pool, family string }
+	nodes := map[poolKey]int{}
+	var order []poolKey
+	images, days := map[familyKey]int{}, map[familyKey]int{}
+	for _, p := range pools {
+		k := poolKey{p.Cluster, p.Pool}
+		if _, ok := nodes[k]; !ok {
+			order = append(order, k)
+		}
+		nodes[k] += p.Nodes
+		fk := familyKey{p.Cluster, p.Pool, p.Family}
+		if p.Family == "" {
+			continue
+		}
+		if p.ImagesBehind != nil {
+			if cur, ok := images[fk]; !ok || *p.ImagesBehind > cur {
+				images[fk] = *p.ImagesBehind
+			}
+		}
+		if p.DaysBehind != nil {
+			if cur, ok := days[fk]; !ok || *p.DaysBehind > cur {
+				days[fk] = *p.DaysBehind
+			}
+		}
+	}
+	for _, k := range order {
+		ch <- prometheus.MustNewConstMetric(poolNodesDesc, prometheus.GaugeValue, float64(nodes[k]), k.cluster, k.pool)
+	}
+	for k, n := range images {
+		ch <- prometheus.MustNewConstMetric(poolImagesBehindDesc, prometheus.GaugeValue, float64(n), k.cluster, k.pool, k.family)
+	}
+	for k, n := range days {
+		ch <- prometheus.MustNewConstMetric(poolDaysBehindDesc, prometheus.GaugeValue, float64(n), k.cluster, k.pool, k.family)
 	}
 }

@@ -58,6 +58,27 @@ type pageData struct {
 	Cycle                        *cycleView
 	Outbox                       []tracker.Delivery
 	Timeline                     *timeline
+	// Clusters are the watched clusters and their pools: "Your clusters", none when no
+	// cluster is watched.
+	Clusters []clusterView
+	Pools    int // pool entries over all clusters
+	Behind   int // of them behind
+}
+
+// clusterView is one watched cluster and its pools, judged now.
+type clusterView struct {
+	tracker.ClusterStatus
+	ID    string
+	Pools []poolRow
+}
+
+// poolRow is one pool and one image it runs.
+type poolRow struct {
+	tracker.NodePool
+	Label    string // the status as a person reads it: "behind", "unknown version"
+	Class    string // the badge's colour: ok, warn, info, unknown
+	Distance string // "3 images · 22 days behind"
+	Misses   string // NewestNotesURL if it is http(s) and the pool is behind the newest
 }
 
 // familyGroup is the families of one OS line, in tracker.OSLines order.
@@ -168,7 +189,81 @@ func (s *server) pageData() (pageData, error) {
 		return d, err
 	}
 	d.Timeline = newTimeline(views, days, releases)
+	d.Clusters = s.clusters()
+	for _, c := range d.Clusters {
+		for _, p := range c.Pools {
+			d.Pools++
+			if p.Status == tracker.PoolBehind {
+				d.Behind++
+			}
+		}
+	}
 	return d, nil
+}
+
+// clusters judges the pools now, grouped by cluster in the watch's order.
+func (s *server) clusters() []clusterView {
+	if s.Pools == nil {
+		return nil
+	}
+	pools, statuses := s.Pools.Pools()
+	out := make([]clusterView, 0, len(statuses))
+	index := map[string]int{}
+	for i, st := range statuses {
+		index[st.Cluster] = i
+		out = append(out, clusterView{ClusterStatus: st, ID: fmt.Sprintf("cluster-%d", i+1)})
+	}
+	for _, p := range pools {
+		i, ok := index[p.Cluster]
+		if !ok { // a cluster the statuses do not name: keep its pools all the same
+			i = len(out)
+			index[p.Cluster] = i
+			out = append(out, clusterView{ClusterStatus: tracker.ClusterStatus{Cluster: p.Cluster, Synced: true}, ID: fmt.Sprintf("cluster-%d", i+1)})
+		}
+		out[i].Pools = append(out[i].Pools, newPoolRow(p))
+	}
+	return out
+}
+
+func newPoolRow(p tracker.NodePool) poolRow {
+	r := poolRow{NodePool: p, Label: strings.ReplaceAll(string(p.Status), "_", " ")}
+	switch p.Status {
+	case tracker.PoolCurrent:
+		r.Class = "ok"
+	case tracker.PoolBehind:
+		r.Class = "warn"
+	case tracker.PoolAhead:
+		r.Class = "info"
+	default:
+		r.Class = "unknown"
+	}
+	plural := func(n int, one string) string {
+		if n == 1 {
+			return fmt.Sprintf("%d %s", n, one)
+		}
+		return fmt.Sprintf("%d %ss", n, one)
+	}
+	switch {
+	case p.Status == tracker.PoolAhead:
+		r.Distance = "ahead of the newest"
+	case p.ImagesBehind == nil:
+	case *p.ImagesBehind == 0 && p.Status == tracker.PoolCurrent:
+		r.Distance = "the newest"
+	default:
+		at := ""
+		if p.Status == tracker.PoolUnknownVersion {
+			at = "at least "
+		}
+		r.Distance = at + plural(*p.ImagesBehind, "image")
+		if p.DaysBehind != nil {
+			r.Distance += " · " + plural(*p.DaysBehind, "day")
+		}
+		r.Distance += " behind"
+	}
+	if p.ImagesBehind != nil && *p.ImagesBehind > 0 {
+		r.Misses = webURL(p.NewestNotesURL)
+	}
+	return r
 }
 
 // The cadence strip: a mark per recent image on the day it was built, over the

@@ -19,7 +19,14 @@ import (
 const (
 	maxQuery = 1024
 	maxPath  = 512
+	// maxJudgeBody bounds what POST /api/v1/pools/judge reads: the groups of a file as
+	// large as `kubectl get nodes -o json` of thousands of nodes come to far less.
+	maxJudgeBody = 8 << 20
 )
+
+// judgePath is the one route that takes a POST: `nodes -f` asks the daemon, which holds
+// the database, to judge what it read. Judging changes nothing.
+const judgePath = "/api/v1/pools/judge"
 
 // csp allows the status page its inline style and nothing else: no scripts, fonts or
 // fetches, so that upstream text that slipped through escaping still could not run.
@@ -34,6 +41,10 @@ type Options struct {
 	MaxCycleAge time.Duration
 	Now         func() time.Time // nil: time.Now
 	Version     string
+	// Pools judges the node pools of the watched clusters (the status page's "Your
+	// clusters", /api/v1/pools and the pool metrics); nil: no pools, and the pool
+	// endpoints answer [].
+	Pools *tracker.PoolWatch
 }
 
 type server struct {
@@ -51,7 +62,7 @@ func New(o Options) http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeText(w, http.StatusOK, "ok") })
 	mux.HandleFunc("GET /readyz", s.readyz)
 	if o.Metrics != nil {
-		o.Metrics.bind(o.Store, o.Now, o.Version)
+		o.Metrics.bind(o.Store, o.Now, o.Version, o.Pools)
 		mux.Handle("GET /metrics", o.Metrics.Handler())
 	}
 	mux.HandleFunc("GET /api/v1/images", s.images)
@@ -60,6 +71,9 @@ func New(o Options) http.Handler {
 	mux.HandleFunc("GET /api/v1/aks", s.aks)
 	mux.HandleFunc("GET /api/v1/show/{version}", s.show)
 	mux.HandleFunc("GET /api/v1/outbox", s.outbox)
+	mux.HandleFunc("GET /api/v1/pools", s.pools)
+	mux.HandleFunc("GET /api/v1/pools/history", s.poolHistory)
+	mux.HandleFunc("POST "+judgePath, s.judge)
 	mux.HandleFunc("GET /api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no API endpoint "+r.URL.Path)
 	})
@@ -69,14 +83,18 @@ func New(o Options) http.Handler {
 }
 
 // guard sets the headers every answer carries and turns away what no route serves:
-// other methods than GET and HEAD, and oversized URLs.
+// other methods than GET and HEAD (POST, and only POST, on judgePath), and oversized
+// URLs.
 func guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Content-Security-Policy", csp)
 		h.Set("X-Content-Type-Options", "nosniff")
 		switch {
-		case r.Method != http.MethodGet && r.Method != http.MethodHead:
+		case r.URL.Path == judgePath && r.Method != http.MethodPost:
+			h.Set("Allow", "POST")
+			writeText(w, http.StatusMethodNotAllowed, "method not allowed")
+		case r.URL.Path != judgePath && r.Method != http.MethodGet && r.Method != http.MethodHead:
 			h.Set("Allow", "GET, HEAD")
 			writeText(w, http.StatusMethodNotAllowed, "method not allowed")
 		case len(r.URL.RawQuery) > maxQuery || len(r.URL.Path) > maxPath:
@@ -203,6 +221,58 @@ func (s *server) outbox(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, ds)
+}
+
+// pools answers every pool of every watched cluster, judged now: the JSON of
+// `nodes --json`.
+func (s *server) pools(w http.ResponseWriter, _ *http.Request) {
+	pools := []tracker.NodePool{}
+	if s.Pools != nil {
+		pools, _ = s.Pools.Pools()
+	}
+	writeJSON(w, http.StatusOK, pools)
+}
+
+// poolHistory answers when each pool was first seen on each image: ?pool=cluster/pool,
+// a bare pool name (in any cluster), or every pool without it.
+func (s *server) poolHistory(w http.ResponseWriter, r *http.Request) {
+	all, err := s.Store.PoolImages("")
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	if pool := r.URL.Query().Get("pool"); pool != "" {
+		all = tracker.PoolHistory(all, pool)
+	}
+	if all == nil {
+		all = []tracker.PoolImage{}
+	}
+	writeJSON(w, http.StatusOK, all)
+}
+
+// judge judges the pool groups of the body ([]tracker.PoolGroup) against the fleet, as
+// `nodes -f` would against the store the daemon holds.
+func (s *server) judge(w http.ResponseWriter, r *http.Request) {
+	if s.Pools == nil {
+		writeError(w, http.StatusServiceUnavailable, "this daemon judges no pools")
+		return
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJudgeBody))
+	var groups []tracker.PoolGroup
+	err := dec.Decode(&groups)
+	if err == nil && dec.More() {
+		err = errors.New("more than one JSON value")
+	}
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is more than %d bytes", tooLarge.Limit))
+		return
+	case err != nil:
+		writeError(w, http.StatusBadRequest, "the body is not a JSON array of pool groups: "+oneLine(err.Error()))
+		return
+	}
+	writeJSON(w, http.StatusOK, s.Pools.Judge(groups))
 }
 
 // undelivered lists the deliveries still pending or given up.
