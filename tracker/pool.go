@@ -116,6 +116,15 @@ type NodePool struct {
 // Key names the pool as the pool_behind event does: `<cluster>/<pool>`.
 func (p NodePool) Key() string { return PoolKey(p.Cluster, p.Pool) }
 
+// Name is how a person reads the pool: `<cluster>/<pool>`, or the pool alone where the
+// input names no cluster.
+func (p NodePool) Name() string {
+	if p.Cluster == "" {
+		return p.Pool
+	}
+	return p.Key()
+}
+
 // PoolKey is `<cluster>/<pool>`.
 func PoolKey(cluster, pool string) string { return cluster + "/" + pool }
 

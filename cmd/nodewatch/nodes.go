@@ -241,7 +241,7 @@ func gate(pools []tracker.NodePool, f nodesFlags) error {
 	}
 	names := make([]string, len(over))
 	for i, p := range over {
-		names[i] = fmt.Sprintf("%s (%d images, %d days)", p.Key(), *p.ImagesBehind, *p.DaysBehind)
+		names[i] = fmt.Sprintf("%s (%d images, %d days)", p.Name(), *p.ImagesBehind, *p.DaysBehind)
 	}
 	return &exitError{exitBehind, fmt.Errorf("%d pool entr%s further behind than allowed: %s", len(over), map[bool]string{true: "y", false: "ies"}[len(over) == 1], strings.Join(names, ", "))}
 }
@@ -258,9 +258,13 @@ func printPools(w io.Writer, pools []tracker.NodePool) error {
 	for _, p := range pools {
 		behind := "-"
 		if p.ImagesBehind != nil && p.DaysBehind != nil {
-			behind = fmt.Sprintf("%d images, %dd", *p.ImagesBehind, *p.DaysBehind)
-			if *p.ImagesBehind == 1 {
+			switch *p.ImagesBehind {
+			case 0:
+				behind = "newest"
+			case 1:
 				behind = fmt.Sprintf("1 image, %dd", *p.DaysBehind)
+			default:
+				behind = fmt.Sprintf("%d images, %dd", *p.ImagesBehind, *p.DaysBehind)
 			}
 		}
 		kernel := dash(p.RunningKernel())
@@ -275,7 +279,7 @@ func printPools(w io.Writer, pools []tracker.NodePool) error {
 	}
 	for _, p := range pools {
 		if len(p.Changes) > 0 {
-			fmt.Fprintf(w, "\n%s %s -> %s brings:\n", p.Key(), p.Version, deref(p.Newest, "-"))
+			fmt.Fprintf(w, "\n%s %s -> %s brings:\n", p.Name(), p.Version, deref(p.Newest, "-"))
 			for _, c := range p.Changes {
 				fmt.Fprintf(w, "  %s: %s\n", c.What, changeText(c))
 			}
@@ -291,7 +295,7 @@ func printPools(w io.Writer, pools []tracker.NodePool) error {
 				fmt.Fprintln(w)
 				first = false
 			}
-			fmt.Fprintf(w, "note: %s %s: %s\n", p.Key(), dash(p.Version), n)
+			fmt.Fprintf(w, "note: %s %s: %s\n", p.Name(), dash(p.Version), n)
 		}
 	}
 	return nil
