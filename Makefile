@@ -7,7 +7,7 @@ BUILDENV := CGO_ENABLED=0
 BIN      := bin/nodewatch
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: build run test bench bench-scale lint fuzz proof clean
+.PHONY: build run test bench bench-scale bench-pools lint fuzz proof clean
 
 build:
 	$(BUILDENV) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/nodewatch
@@ -41,20 +41,26 @@ test: $(KUBE_BINS)
 # The end-to-end ones run a fixed number of times, for medians: five cold backfills at full
 # scale, ten idle daemon cycles.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -skip 'FullScale|DaemonIdle' ./...
+	$(GO) test -run '^$$' -bench . -benchmem -skip 'FullScale|DaemonIdle|Pools' ./...
 	$(GO) test -run '^$$' -bench DaemonIdle -benchtime 10x ./cmd/nodewatch
 	@$(MAKE) --no-print-directory bench-scale
+	@$(MAKE) --no-print-directory bench-pools
 
 # Every family at full scale, read by the real binary: cold backfills (median of 5) beside
 # the floor of merely downloading the notes, idle cycles, queries, the idle daemon.
 bench-scale:
 	$(GO) test -run '^$$' -bench FullScale -benchtime 5x ./bench
 
+# 5,000 AKS nodes in 300 pools in a real kube-apiserver (kubetest): the daemon's memory with
+# and without them, a node's change seen in /api/v1/pools, `nodes -f` over them, binary size.
+bench-pools: bin/kube-apiserver bin/etcd
+	$(GO) test -run '^$$' -bench Pools -benchtime 1x -timeout 30m ./bench
+
 # Every parser of upstream input, fuzzed briefly; each prints how many inputs it tried.
 FUZZTIME ?= 8s
 FUZZ_TARGETS := tracker/vhdnotes:FuzzParse tracker/aksnotes:FuzzParseBody \
 	tracker/flatcar:FuzzParseFeed tracker/flatcar:FuzzParseJSON tracker/config:FuzzLoad \
-	tracker:FuzzParseNodeImageName
+	tracker:FuzzParseNodeImageName tracker/nodefile:FuzzRead
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; \

@@ -20,6 +20,7 @@ import (
 	"github.com/nodewatch/nodewatch/tracker"
 	"github.com/nodewatch/nodewatch/tracker/config"
 	"github.com/nodewatch/nodewatch/tracker/kubernetes"
+	"github.com/nodewatch/nodewatch/tracker/nodefile"
 )
 
 // exitBehind: a pool is further behind than --max-behind or --max-days allow.
@@ -184,19 +185,19 @@ func judgeByDaemon(listen string, groups []tracker.PoolGroup, locked error) ([]t
 	return pools, nil
 }
 
-func (a *app) readNodesFile(name string) (kubernetes.Input, error) {
+func (a *app) readNodesFile(name string) (nodefile.Input, error) {
 	if name == "-" {
-		return kubernetes.ReadInput("standard input", os.Stdin)
+		return nodefile.Read("standard input", os.Stdin)
 	}
 	fh, err := os.Open(name)
 	if err != nil {
-		return kubernetes.Input{}, err
+		return nodefile.Input{}, err
 	}
 	defer fh.Close()
-	return kubernetes.ReadInput(name, fh)
+	return nodefile.Read(name, fh)
 }
 
-func describeInput(in kubernetes.Input) string {
+func describeInput(in nodefile.Input) string {
 	what := fmt.Sprintf("%d nodes", len(in.Nodes))
 	if in.AgentPools != nil {
 		what = fmt.Sprintf("%d agent pools", len(in.AgentPools))

@@ -1,3 +1,5 @@
+// Package kubernetes watches which node images a team's clusters run, through client-go:
+// a shared informer per cluster whose transform keeps only what a pool's answer needs.
 package kubernetes
 
 import (
@@ -21,6 +23,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/nodewatch/nodewatch/tracker"
+	"github.com/nodewatch/nodewatch/tracker/nodefile"
 )
 
 // Cluster is one cluster to read: through a kubeconfig and context, or, with InCluster,
@@ -78,7 +81,7 @@ func describeConfigError(c Cluster, err error) string {
 }
 
 // keptLabels are the labels a pool's answer reads; the transform drops the others.
-var keptLabels = append([]string{LabelNodeImageVersion, "kubernetes.io/arch"}, poolLabels...)
+var keptLabels = append([]string{nodefile.LabelNodeImageVersion, "kubernetes.io/arch"}, nodefile.PoolLabels...)
 
 // TrimNode is the informer's transform: it keeps of a Node only its name, resource
 // version, the labels nodewatch reads and three fields of nodeInfo, and drops managed
@@ -329,7 +332,7 @@ func listNodes(ctx context.Context, client rest.Interface, opts metav1.ListOptio
 
 func nodeOf(n *corev1.Node) tracker.Node {
 	i := n.Status.NodeInfo
-	return NodeOf(n.Name, n.Labels, i.OSImage, i.KernelVersion, i.Architecture)
+	return nodefile.NodeOf(n.Name, n.Labels, i.OSImage, i.KernelVersion, i.Architecture)
 }
 
 // describeAPIError says why a cluster's API server refused or did not answer, naming

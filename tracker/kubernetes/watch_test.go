@@ -16,6 +16,7 @@ import (
 	"github.com/nodewatch/nodewatch/tracker"
 	"github.com/nodewatch/nodewatch/tracker/kubernetes"
 	"github.com/nodewatch/nodewatch/tracker/kubernetes/kubetest"
+	"github.com/nodewatch/nodewatch/tracker/nodefile"
 	"github.com/nodewatch/nodewatch/tracker/trackertest"
 )
 
@@ -226,7 +227,7 @@ func upgradeNode(t *testing.T, admin clientset.Interface, name string, im tracke
 	if err != nil {
 		t.Fatal(err)
 	}
-	node.Labels[kubernetes.LabelNodeImageVersion] = nameOf(im)
+	node.Labels[nodefile.LabelNodeImageVersion] = nameOf(im)
 	if node, err = admin.CoreV1().Nodes().Update(ctx, node, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -110,7 +110,27 @@ func (s *server) readyz(w http.ResponseWriter, _ *http.Request) {
 		writeText(w, http.StatusServiceUnavailable, reason)
 		return
 	}
-	writeText(w, http.StatusOK, "ok")
+	writeText(w, http.StatusOK, "ok"+s.degraded())
+}
+
+// degraded names the sources that failed in the last cycle while others did not (a
+// cluster whose API server refuses, a feed that is down): ready, but a person should
+// know. "" when none failed.
+func (s *server) degraded() string {
+	c, ok, err := s.Store.LastCycle()
+	if err != nil || !ok {
+		return ""
+	}
+	var failures []string
+	for _, src := range c.Sources {
+		if src.Failed() {
+			failures = append(failures, src.Source+": "+strings.Join(src.Errors, "; "))
+		}
+	}
+	if len(failures) == 0 {
+		return ""
+	}
+	return oneLine(fmt.Sprintf("; %d of %d sources failed in the last cycle: %s", len(failures), len(c.Sources), strings.Join(failures, "; ")))
 }
 
 // notReady says why the daemon is not ready, or "" when it is.

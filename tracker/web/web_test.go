@@ -314,6 +314,10 @@ func TestReadyz(t *testing.T) {
 
 	db := may(t)
 	check(web.Options{Store: db}, http.StatusOK, "ok")
+	partial := openStore(t)
+	partial.RecordCycle(context.Background(), tracker.CycleReport{Finished: time.Now(), Sources: []tracker.SourceReport{
+		{Source: "vhd_notes"}, {Source: "kubernetes:prod-weu", Errors: []string{"cluster prod-weu: connection refused"}}}})
+	check(web.Options{Store: partial}, http.StatusOK, "ok; 1 of 2 sources failed in the last cycle: kubernetes:prod-weu: cluster prod-weu: connection refused")
 	later := func() time.Time { return time.Now().Add(2 * time.Hour) }
 	check(web.Options{Store: db, Now: later}, http.StatusServiceUnavailable, "last cycle 2h ago")
 

@@ -1,4 +1,4 @@
-package kubernetes_test
+package nodefile_test
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/nodewatch/nodewatch/tracker"
-	"github.com/nodewatch/nodewatch/tracker/kubernetes"
+	"github.com/nodewatch/nodewatch/tracker/nodefile"
 	"github.com/nodewatch/nodewatch/tracker/trackertest"
 )
 
@@ -82,20 +82,20 @@ func TestReadRealCaptures(t *testing.T) {
 		nodes                []tracker.Node
 		pools                []string // name=image*count
 	}{
-		{"kubectl get nodes -o json", kubernetes.ShapeNodeList, "", list, want, nil},
-		{"kubectl get nodes -o yaml", kubernetes.ShapeNodeList, "", asYAML, want, nil},
-		{"kubectl get node -o json", kubernetes.ShapeNode, "", items.Items[1], want[1:2], nil},
-		{"az aks nodepool show (Windows)", kubernetes.ShapeNodepoolShow, "recordingbotcluster", win, nil,
+		{"kubectl get nodes -o json", nodefile.ShapeNodeList, "", list, want, nil},
+		{"kubectl get nodes -o yaml", nodefile.ShapeNodeList, "", asYAML, want, nil},
+		{"kubectl get node -o json", nodefile.ShapeNode, "", items.Items[1], want[1:2], nil},
+		{"az aks nodepool show (Windows)", nodefile.ShapeNodepoolShow, "recordingbotcluster", win, nil,
 			[]string{"win22=AKSWindows-2022-containerd-20348.2340.240401*2"}},
-		{"az aks nodepool show (Ubuntu)", kubernetes.ShapeNodepoolShow, "recordingbotcluster", ubu, nil,
+		{"az aks nodepool show (Ubuntu)", nodefile.ShapeNodepoolShow, "recordingbotcluster", ubu, nil,
 			[]string{"nodepool1=AKSUbuntu-2204gen2containerd-202403.25.0*1"}},
-		{"az aks nodepool list", kubernetes.ShapeNodepoolList, "recordingbotcluster", poolList, nil,
+		{"az aks nodepool list", nodefile.ShapeNodepoolList, "recordingbotcluster", poolList, nil,
 			[]string{"win22=AKSWindows-2022-containerd-20348.2340.240401*2", "nodepool1=AKSUbuntu-2204gen2containerd-202403.25.0*1"}},
-		{"az aks show", kubernetes.ShapeManagedCluser, "recordingbotcluster", managed, nil,
+		{"az aks show", nodefile.ShapeManagedCluser, "recordingbotcluster", managed, nil,
 			[]string{"win22=AKSWindows-2022-containerd-20348.2340.240401*2", "nodepool1=AKSUbuntu-2204gen2containerd-202403.25.0*1"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			in, err := kubernetes.ReadInput(c.name, bytes.NewReader(c.data))
+			in, err := nodefile.Read(c.name, bytes.NewReader(c.data))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -145,7 +145,7 @@ func TestCapturesJudged(t *testing.T) {
 		t.Fatal(err)
 	}
 	judge := func(name string) []tracker.NodePool {
-		in, err := kubernetes.ReadInput(name, bytes.NewReader(capture(t, name)))
+		in, err := nodefile.Read(name, bytes.NewReader(capture(t, name)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -180,7 +180,7 @@ func TestInputOfNoAcceptedShape(t *testing.T) {
 		{"scalar.yaml", "just words", "YAML that is no object or list"},
 		{"cut.json", `{"kind":"List","items":[{"kind":"Node"`, "does not parse"},
 	} {
-		_, err := kubernetes.ReadInput(c.name, strings.NewReader(c.data))
+		_, err := nodefile.Read(c.name, strings.NewReader(c.data))
 		if err == nil {
 			t.Errorf("%s: no error", c.name)
 			continue

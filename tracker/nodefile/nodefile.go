@@ -1,7 +1,7 @@
-// Package kubernetes reads which node images a team's clusters run: from a Kubernetes API
-// server through client-go (a shared informer per cluster, keeping only what a pool's
-// answer needs), and from what `kubectl get nodes` and `az aks` print.
-package kubernetes
+// Package nodefile reads which node images a cluster runs from what `kubectl get nodes`
+// and `az aks` print: the files `nodewatch nodes -f` takes. It links no client of the API
+// server (that is tracker/kubernetes), so that it stays small to fuzz.
+package nodefile
 
 import (
 	"bufio"
@@ -90,7 +90,7 @@ func (p agentPool) isAgentPool() bool {
 var clusterOfID = regexp.MustCompile(`(?i)/managedClusters/([^/]+)`)
 
 // Labels of the pool a node belongs to, in the order AKS has used them.
-var poolLabels = []string{"kubernetes.azure.com/agentpool", "agentpool"}
+var PoolLabels = []string{"kubernetes.azure.com/agentpool", "agentpool"}
 
 // LabelNodeImageVersion carries the node's image as AKS names it.
 const LabelNodeImageVersion = "kubernetes.azure.com/node-image-version"
@@ -98,7 +98,7 @@ const LabelNodeImageVersion = "kubernetes.azure.com/node-image-version"
 // NodeOf reduces a node's labels and nodeInfo to what nodewatch keeps.
 func NodeOf(name string, labels map[string]string, osImage, kernel, arch string) tracker.Node {
 	n := tracker.Node{Name: name, NodeImageVersion: labels[LabelNodeImageVersion], OSImage: osImage, Kernel: kernel, Arch: arch}
-	for _, l := range poolLabels {
+	for _, l := range PoolLabels {
 		if v := labels[l]; v != "" {
 			n.Pool = v
 			break
@@ -115,9 +115,9 @@ func (o object) node() tracker.Node {
 	return NodeOf(o.Metadata.Name, o.Metadata.Labels, i.OSImage, i.KernelVersion, i.Architecture)
 }
 
-// ReadInput reads one file of the accepted shapes; name is how errors call it. JSON is
+// Read reads one file of the accepted shapes; name is how errors call it. JSON is
 // streamed item by item, so a 5,000-node list is never held whole; YAML is converted.
-func ReadInput(name string, r io.Reader) (Input, error) {
+func Read(name string, r io.Reader) (Input, error) {
 	br := bufio.NewReaderSize(r, 1<<16)
 	first, err := firstByte(br)
 	if err != nil {
