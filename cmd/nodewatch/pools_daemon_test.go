@@ -106,6 +106,11 @@ kubernetes:
 	if code := execute(t.Context(), []string{"--config", path, "nodes", "--json"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), `"pool":"apps"`) {
 		t.Errorf("nodes while the daemon runs: exit %d %s %s", code, errOut.String(), out.String())
 	}
+	out.Reset()
+	if code := execute(t.Context(), []string{"--config", path, "nodes", "--history", "prod-weu/apps"}, &out, &errOut); code != 0 ||
+		!strings.Contains(out.String(), name(old)) {
+		t.Errorf("nodes --history while the daemon runs: exit %d %s %s", code, errOut.String(), out.String())
+	}
 	metrics := get(t, base+"/metrics")
 	for _, m := range []string{`nodewatch_pool_nodes{cluster="prod-weu",pool="apps"} 1`,
 		`nodewatch_pool_images_behind{cluster="prod-weu",family="AKSUbuntu/gen2/2404containerd",pool="apps"} 3`} {
@@ -133,6 +138,18 @@ kubernetes:
 	if posted(behindKey) != 1 || posted(lateKey) != 1 || len(slack.texts()) != 2 {
 		t.Errorf("after a restart and a SIGKILL Slack has %d posts:\n%s", len(slack.texts()), strings.Join(slack.texts(), "\n"))
 	}
+	// Without the daemon, `nodes` lists the clusters itself; one that cannot be read is
+	// exit 2, named, and the others' pools are printed.
+	two := strings.Replace(cfg, "clusters: [{name: prod-weu, kubeconfig: "+kubeconfig+", context: prod-weu}]",
+		"clusters: [{name: prod-weu, kubeconfig: "+kubeconfig+", context: prod-weu}, {name: gone, kubeconfig: "+filepath.Join(dir, "nope")+"}]", 1)
+	twoPath := filepath.Join(dir, "two.yaml")
+	os.WriteFile(twoPath, []byte(two), 0o600)
+	var listed, listErr strings.Builder
+	code := execute(t.Context(), []string{"--config", twoPath, "nodes", "--json"}, &listed, &listErr)
+	if code != exitSourceError || !strings.Contains(listErr.String(), "cluster gone: kubeconfig") || !strings.Contains(listed.String(), `"pool":"apps"`) {
+		t.Errorf("nodes over a readable and a missing cluster: exit %d\n%s%s", code, listErr.String(), listed.String())
+	}
+
 	for _, secret := range []string{s.NodewatchToken, s.AdminToken, "S3cretW3bhook"} {
 		if strings.Contains(logs.String(), secret) {
 			t.Errorf("a secret reached the log")
