@@ -129,7 +129,7 @@ tests:
           - exp_labels: {severity: warning, cluster: prod-weu, pool: apps, family: AKSUbuntu/gen2/2404containerd}
             exp_annotations:
               summary: "prod-weu/apps is 3 node images behind"
-              description: "Pool apps of cluster prod-weu runs an image of AKSUbuntu/gen2/2404containerd that is 3 images older than the newest AKS published. ` + "`nodewatch nodes --cluster prod-weu`" + ` says what the upgrade brings; ` + "`az aks nodepool upgrade --node-image-only`" + ` applies it."
+              description: "Pool apps of cluster prod-weu runs an image of AKSUbuntu/gen2/2404containerd that is 3 images older than the newest AKS published. `+"`nodewatch nodes --cluster prod-weu`"+` says what the upgrade brings; `+"`az aks nodepool upgrade --node-image-only`"+` applies it."
       - eval_time: 40m
         alertname: NodewatchClusterUnreadable
         exp_alerts:
