@@ -200,18 +200,6 @@ func (w *Watcher) Run(ctx context.Context) {
 	wg.Wait()
 }
 
-// WaitForSync waits until every cluster that can be read has listed its nodes once, or
-// ctx ends.
-func (w *Watcher) WaitForSync(ctx context.Context) {
-	var synced []cache.InformerSynced
-	for _, cw := range w.clusters {
-		if cw.informer != nil {
-			synced = append(synced, cw.informer.HasSynced)
-		}
-	}
-	cache.WaitForCacheSync(ctx.Done(), synced...)
-}
-
 // States implements tracker.ClusterSource: what each cluster's watch knows now, in the
 // order the clusters were given.
 func (w *Watcher) States() []tracker.ClusterNodes {
