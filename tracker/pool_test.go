@@ -3,6 +3,7 @@ package tracker_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -276,5 +277,31 @@ func TestPoolBehindOnce(t *testing.T) {
 	}
 	if len(hist) != 2 || hist[0].NodeImageVersion != nameOf(third) || hist[1].NodeImageVersion != nameOf(newest) {
 		t.Errorf("history of prod/np1: %+v", hist)
+	}
+}
+
+// TestPoolOfAzureContainerLinux: AKS names Azure Container Linux images without a sku, so
+// the node's architecture picks between its two families of the later world.
+func TestPoolOfAzureContainerLinux(t *testing.T) {
+	r := trackertest.NewRigOf(t, filepath.Join("..", "testdata", "world-later"), tracker.FirstRunSilent, "*")
+	r.Cycle(t)
+	fleet := fleetOf(t, r, tracker.DefaultBehind)
+	acl, err := r.DB.Images("AKSAzureContainerLinux/gen2tl")
+	if err != nil || len(acl) == 0 {
+		t.Fatalf("no Azure Container Linux image: %v", err)
+	}
+	name := nameOf(acl[0])
+	pools := fleet.Judge([]tracker.PoolGroup{
+		{Cluster: "c", Pool: "amd", NodeImageVersion: name, Nodes: 1, Arch: "amd64"},
+		{Cluster: "c", Pool: "arm", NodeImageVersion: name, Nodes: 1, Arch: "arm64"},
+		{Cluster: "c", Pool: "unsaid", NodeImageVersion: name, Nodes: 1},
+	})
+	for i, want := range []string{"AKSAzureContainerLinux/gen2tl", "AKSAzureContainerLinux/arm64gen2tl", "AKSAzureContainerLinux/gen2tl"} {
+		if pools[i].Family != want || pools[i].Status != tracker.PoolCurrent {
+			t.Errorf("%s pool of %s: %s %s, want %s current", pools[i].Pool, name, pools[i].Family, pools[i].Status, want)
+		}
+	}
+	if notes := strings.Join(pools[2].Notes, " "); !strings.Contains(notes, "names no architecture") {
+		t.Errorf("a pool of unknown architecture does not say which family was taken: %q", notes)
 	}
 }

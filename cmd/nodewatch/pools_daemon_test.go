@@ -133,8 +133,23 @@ kubernetes:
 	cmd.Wait()
 	cmd = start()
 	time.Sleep(3 * time.Second)
+
+	// An API server that goes away is a failed source that /readyz names, and no crash;
+	// once back, the cluster is read again.
+	s.StopAPIServer(t)
+	waitFor(t, "/readyz naming the cluster", func() bool {
+		return strings.Contains(get(t, base+"/readyz"), "kubernetes:prod-weu: cluster prod-weu:")
+	})
+	if pools = nil; json.Unmarshal([]byte(get(t, base+"/api/v1/pools")), &pools) != nil || len(pools) != 3 {
+		t.Errorf("while the API server is away, /api/v1/pools has %d pools, want the 3 last known", len(pools))
+	}
+	s.StartAPIServer(t)
+	waitFor(t, "/readyz without the cluster", func() bool { return !strings.Contains(get(t, base+"/readyz"), "kubernetes:prod-weu") })
 	cmd.Process.Signal(syscall.SIGTERM)
 	cmd.Wait() // its log is whole before it is read
+	if cmd.ProcessState.ExitCode() != 0 {
+		t.Errorf("the daemon exited %d", cmd.ProcessState.ExitCode())
+	}
 	if posted(behindKey) != 1 || posted(lateKey) != 1 || len(slack.texts()) != 2 {
 		t.Errorf("after a restart and a SIGKILL Slack has %d posts:\n%s", len(slack.texts()), strings.Join(slack.texts(), "\n"))
 	}
