@@ -245,7 +245,8 @@ func (f *Fleet) judge(g PoolGroup) NodePool {
 	if err != nil {
 		p.Status = PoolNotAKS
 		if g.NodeImageVersion == "" {
-			p.Notes = append(p.Notes, "no kubernetes.azure.com/node-image-version label")
+			// Nodes without the label, or az printing nodeImageVersion null (Azure/AKS#3342).
+			p.Notes = append(p.Notes, "no node image version: no kubernetes.azure.com/node-image-version label, or nodeImageVersion null")
 		}
 		return p
 	}

@@ -129,6 +129,9 @@ func Read(name string, r io.Reader) (Input, error) {
 		if err != nil {
 			return Input{}, fmt.Errorf("%s: %w", name, err)
 		}
+		if bytes.HasPrefix(data, []byte("NAME ")) {
+			return Input{}, fmt.Errorf("%s: a table, as kubectl prints without -o json; expected %s", name, expected)
+		}
 		js, err := yaml.YAMLToJSON(data)
 		if err != nil {
 			return Input{}, fmt.Errorf("%s: neither JSON nor YAML (%v); expected %s", name, err, expected)

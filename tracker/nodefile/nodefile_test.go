@@ -179,6 +179,10 @@ func TestInputOfNoAcceptedShape(t *testing.T) {
 		{"text.txt", "hello: [world", "neither JSON nor YAML"},
 		{"scalar.yaml", "just words", "YAML that is no object or list"},
 		{"cut.json", `{"kind":"List","items":[{"kind":"Node"`, "does not parse"},
+		// What a user pipes by mistake: `kubectl get nodes -o wide`, as posted in Azure/AKS#2749.
+		{"wide.txt", "NAME                              STATUS   ROLES   AGE   VERSION   INTERNAL-IP   EXTERNAL-IP   OS-IMAGE                         KERNEL-VERSION     CONTAINER-RUNTIME\n" +
+			"aks-default-xxxxxxxx-vmss000000   Ready    agent   23m   v1.22.4   xx.xx.52.4     <none>        Ubuntu 18.04.6 LTS               5.4.0-1067-azure   containerd://1.5.5+azure\n" +
+			"akswm000000                       Ready    agent   17m   v1.22.4   xx.xx.54.4     <none>        Windows Server 2019 Datacenter   10.0.17763.2366    docker://20.10.9\n", "a table, as kubectl prints without -o json"},
 	} {
 		_, err := nodefile.Read(c.name, strings.NewReader(c.data))
 		if err == nil {
