@@ -134,7 +134,13 @@ func (t *Tracker) Cycle(ctx context.Context) (CycleReport, []Event, error) {
 	<-probed
 	rep.Sources = append(append(reports, run.familyReports()...), probes...)
 	if t.Pools != nil && run.storeErr == nil {
-		if err := t.Pools.Refresh(t); err != nil {
+		// The fleet is the whole history: loaded again only when the cycle stored
+		// something, so that an idle cycle reads and keeps nothing more.
+		var err error
+		if !t.Pools.Refreshed() || stored(rep) {
+			err = t.Pools.Refresh(t)
+		}
+		if err != nil {
 			run.storeErr = err
 		} else if events, err := t.Pools.Observe(ctx, t); err != nil {
 			run.storeErr = err
@@ -151,6 +157,16 @@ func (t *Tracker) Cycle(ctx context.Context) (CycleReport, []Event, error) {
 		return rep, run.events, fmt.Errorf("recording the cycle: %w", err)
 	}
 	return rep, run.events, nil
+}
+
+// stored reports whether a cycle stored a new or edited item.
+func stored(rep CycleReport) bool {
+	for _, s := range rep.Sources {
+		if s.NewItems+s.UpdatedItems > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // cycleRun collects what the sources of one cycle stored: the events new to the store,

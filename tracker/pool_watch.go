@@ -36,6 +36,9 @@ type ClusterStatus struct {
 type PoolWatch struct {
 	Clusters ClusterSource
 	Policy   BehindPolicy
+	// Load, when set, loads the fleet for Judge while none was refreshed: a daemon that
+	// watches no cluster keeps no history in memory for the rare file posted to it.
+	Load func() (*Fleet, error)
 
 	mu       sync.Mutex
 	fleet    *Fleet
@@ -65,8 +68,28 @@ func (w *PoolWatch) currentFleet() *Fleet {
 }
 
 // Judge judges groups read elsewhere (a file `nodes -f` read) against the fleet.
-func (w *PoolWatch) Judge(groups []PoolGroup) []NodePool {
-	return w.currentFleet().Judge(groups)
+func (w *PoolWatch) Judge(groups []PoolGroup) ([]NodePool, error) {
+	w.mu.Lock()
+	f, load := w.fleet, w.Load
+	w.mu.Unlock()
+	if f == nil && load != nil {
+		var err error
+		if f, err = load(); err != nil {
+			return nil, err
+		}
+	}
+	if f == nil {
+		f = NewFleet(nil, nil, nil, w.Policy)
+	}
+	return f.Judge(groups), nil
+}
+
+// Refreshed reports whether a fleet was loaded: until then every pool is of an unknown
+// family or version.
+func (w *PoolWatch) Refreshed() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.fleet != nil
 }
 
 // Pools is every pool of every cluster, judged now, and each cluster's state; none when

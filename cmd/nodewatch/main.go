@@ -184,7 +184,10 @@ func (a *app) newRunner(cfg *config.Config, db *storage.DB, log *slog.Logger) (*
 	if err != nil {
 		return nil, err
 	}
-	return &runner{tracker: t, dispatcher: d, log: log, pools: &tracker.PoolWatch{Policy: cfg.Kubernetes.Behind.Policy()}}, nil
+	policy := cfg.Kubernetes.Behind.Policy()
+	// Files posted to /api/v1/pools/judge are judged against the history as stored then.
+	pools := &tracker.PoolWatch{Policy: policy, Load: func() (*tracker.Fleet, error) { return t.LoadFleet(policy) }}
+	return &runner{tracker: t, dispatcher: d, log: log, pools: pools}, nil
 }
 
 // observePools judges the pools now, stores their history and events, and delivers.
@@ -207,12 +210,6 @@ func (r *runner) cycle(ctx context.Context) (tracker.CycleReport, tracker.Dispat
 	rep, events, err := r.tracker.Cycle(ctx)
 	if err != nil {
 		return rep, tracker.DispatchReport{}, err
-	}
-	if r.tracker.Pools == nil {
-		// No clusters watched, but files posted to /api/v1/pools/judge are judged.
-		if err := r.pools.Refresh(r.tracker); err != nil {
-			r.log.Error("loading the history for node pools", "err", err)
-		}
 	}
 	logCycle(r.log, rep, len(events))
 	if r.observe != nil {

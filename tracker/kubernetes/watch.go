@@ -286,15 +286,16 @@ func ListOnce(ctx context.Context, c Cluster) ([]tracker.Node, error) {
 }
 
 // scheme knows Nodes and nothing else: client-go's clientset registers every API group,
-// which took the binary from 25 MB to 44 MB; nodewatch reads one resource.
-var scheme = func() *runtime.Scheme {
+// which took the binary from 25 MB to 44 MB; nodewatch reads one resource. Built on first
+// use, so that commands that read no cluster do not pay for it.
+var scheme = sync.OnceValue(func() *runtime.Scheme {
 	s := runtime.NewScheme()
 	if err := corev1.AddToScheme(s); err != nil {
 		panic(err)
 	}
 	metav1.AddToGroupVersion(s, corev1.SchemeGroupVersion)
 	return s
-}()
+})
 
 // nodesClient is a REST client of the core API group, which is where Nodes are.
 func nodesClient(c Cluster) (rest.Interface, error) {
@@ -304,7 +305,7 @@ func nodesClient(c Cluster) (rest.Interface, error) {
 	}
 	cfg.APIPath = "/api"
 	cfg.GroupVersion = &corev1.SchemeGroupVersion
-	cfg.NegotiatedSerializer = serializer.NewCodecFactory(scheme).WithoutConversion()
+	cfg.NegotiatedSerializer = serializer.NewCodecFactory(scheme()).WithoutConversion()
 	client, err := rest.RESTClientFor(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: %v", c.Name, err)

@@ -65,15 +65,8 @@ func newPoolFixture(t *testing.T) *poolFixture {
 	t.Helper()
 	rig := trackertest.NewRig(t, "2026-05-31", tracker.FirstRunSilent)
 	rig.Cycle(t)
-	images, err := rig.DB.Images(ubuntu2404)
-	if err != nil {
-		t.Fatal(err)
-	}
-	images = tracker.SortImages(images)
+	images := rig.History(t, ubuntu2404, 6)
 	n := len(images)
-	if n < 6 || images[0].SKU == "" || images[n-1].NotesURL == "" {
-		t.Fatalf("%s: %d images; the test needs a named history with notes", ubuntu2404, n)
-	}
 	f := &poolFixture{rig: rig, images: images, newest: images[n-1], third: images[n-4], previous: images[n-2]}
 	node := func(name, pool string, im tracker.NodeImage) tracker.Node {
 		return tracker.Node{Name: name, Pool: pool, NodeImageVersion: tracker.NodeImageVersion(im.Family, im.SKU, im.Version),
@@ -253,7 +246,7 @@ func TestPoolsJudgeAPI(t *testing.T) {
 	rec := do(f.handler, http.MethodPost, "/api/v1/pools/judge", body)
 	var got []tracker.NodePool
 	wantJSON(t, rec, http.StatusOK, &got)
-	if want := f.watch.Judge(groups); rec.Body.String() != cliJSON(t, want) {
+	if want, err := f.watch.Judge(groups); err != nil || rec.Body.String() != cliJSON(t, want) {
 		t.Errorf("judge:\n%s\nwant\n%s", rec.Body, cliJSON(t, want))
 	}
 	if len(got) != 3 || got[0].Pool != "np1" || got[0].Status != tracker.PoolBehind || *got[0].ImagesBehind != 3 || got[0].Running != nil ||

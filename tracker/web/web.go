@@ -292,7 +292,12 @@ func (s *server) judge(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "the body is not a JSON array of pool groups: "+oneLine(err.Error()))
 		return
 	}
-	writeJSON(w, http.StatusOK, s.Pools.Judge(groups))
+	pools, err := s.Pools.Judge(groups)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "reading the history: "+oneLine(err.Error()))
+		return
+	}
+	writeJSON(w, http.StatusOK, pools)
 }
 
 // undelivered lists the deliveries still pending or given up.
