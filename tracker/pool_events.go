@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"time"
 )
 
@@ -172,27 +171,4 @@ func plural(n int) string {
 		return ""
 	}
 	return "s"
-}
-
-// SortPools orders pools by cluster, pool and version.
-func SortPools(pools []NodePool) {
-	slices.SortStableFunc(pools, func(a, b NodePool) int {
-		if c := compareStrings(a.Cluster, b.Cluster); c != 0 {
-			return c
-		}
-		if c := compareStrings(a.Pool, b.Pool); c != 0 {
-			return c
-		}
-		return CompareImageVersions(a.Version, b.Version)
-	})
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/nodewatch/nodewatch/tracker/trackertest"
 )
 
-const ubuntu2404 = "AKSUbuntu/gen2/2404containerd"
+const ubuntu2404 = trackertest.Ubuntu2404
 
 // poolRig is the May snapshot read whole, and the stored history of the Ubuntu 24.04
 // family, oldest first: the pools below run its real images.
@@ -20,15 +20,7 @@ func poolRig(t *testing.T) (*trackertest.Rig, []tracker.NodeImage) {
 	t.Helper()
 	r := trackertest.NewRig(t, "2026-05-31", tracker.FirstRunSilent)
 	r.Cycle(t)
-	images, err := r.DB.Images(ubuntu2404)
-	if err != nil {
-		t.Fatal(err)
-	}
-	images = tracker.SortImages(images)
-	if len(images) < 6 || images[0].SKU == "" {
-		t.Fatalf("%s: %d images, sku %q; the test needs a named history", ubuntu2404, len(images), images[0].SKU)
-	}
-	return r, images
+	return r, r.History(t, ubuntu2404, 6)
 }
 
 func fleetOf(t *testing.T, r *trackertest.Rig, policy tracker.BehindPolicy) *tracker.Fleet {
@@ -40,9 +32,7 @@ func fleetOf(t *testing.T, r *trackertest.Rig, policy tracker.BehindPolicy) *tra
 	return f
 }
 
-func nameOf(im tracker.NodeImage) string {
-	return tracker.NodeImageVersion(im.Family, im.SKU, im.Version)
-}
+var nameOf = trackertest.NameOf
 
 func daysApart(t *testing.T, a, b string) int {
 	va, err1 := tracker.ParseImageVersion(a)

@@ -15,7 +15,7 @@ import (
 	"github.com/nodewatch/nodewatch/tracker/upstreamtest"
 )
 
-const ubuntu2404 = "AKSUbuntu/gen2/2404containerd"
+const ubuntu2404 = trackertest.Ubuntu2404
 
 var poolLine = regexp.MustCompile(`(?m)^<!-- nodewatch:pool=(\S+) -->$`)
 
@@ -27,11 +27,7 @@ type poolRig struct{ *trackertest.Rig }
 // newest stored (0: the newest) and returns the message of the event ObservePools raises.
 func (r poolRig) observe(t *testing.T, pool string, back int) tracker.Message {
 	t.Helper()
-	images, err := r.DB.Images(ubuntu2404)
-	if err != nil {
-		t.Fatal(err)
-	}
-	images = tracker.SortImages(images)
+	images := r.History(t, ubuntu2404, back+1)
 	im := images[len(images)-1-back]
 	fleet, err := r.Tracker.LoadFleet(tracker.DefaultBehind)
 	if err != nil {

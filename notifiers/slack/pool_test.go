@@ -9,7 +9,7 @@ import (
 	"github.com/nodewatch/nodewatch/tracker/trackertest"
 )
 
-const ubuntu2404 = "AKSUbuntu/gen2/2404containerd"
+const ubuntu2404 = trackertest.Ubuntu2404
 
 // poolRig is the real pipeline over the May snapshot, with a router so that pool events
 // are stored with their deliveries, as the daemon does.
@@ -22,12 +22,8 @@ func newPoolRig(t *testing.T) poolRig {
 	t.Helper()
 	r := trackertest.NewRig(t, "2026-05-31", tracker.FirstRunSilent)
 	r.Cycle(t)
-	images, err := r.DB.Images(ubuntu2404)
-	if err != nil {
-		t.Fatal(err)
-	}
 	r.Tracker.Router = &tracker.Router{Default: []string{"x"}}
-	return poolRig{r, tracker.SortImages(images)}
+	return poolRig{r, r.History(t, ubuntu2404, 11)}
 }
 
 // observe judges one pool of 3 nodes on the image back images before the newest (0: the

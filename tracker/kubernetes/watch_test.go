@@ -20,7 +20,7 @@ import (
 	"github.com/nodewatch/nodewatch/tracker/trackertest"
 )
 
-const ubuntu2404 = "AKSUbuntu/gen2/2404containerd"
+const ubuntu2404 = trackertest.Ubuntu2404
 
 // history is the May snapshot read whole, and the stored images of Ubuntu 24.04, oldest
 // first: the nodes below run real images of it.
@@ -28,20 +28,10 @@ func history(t *testing.T) (*trackertest.Rig, []tracker.NodeImage) {
 	t.Helper()
 	r := trackertest.NewRig(t, "2026-05-31", tracker.FirstRunSilent)
 	r.Cycle(t)
-	images, err := r.DB.Images(ubuntu2404)
-	if err != nil {
-		t.Fatal(err)
-	}
-	images = tracker.SortImages(images)
-	if len(images) < 5 || images[0].SKU == "" {
-		t.Fatalf("%s: %d images; the test needs a named history", ubuntu2404, len(images))
-	}
-	return r, images
+	return r, r.History(t, ubuntu2404, 5)
 }
 
-func nameOf(im tracker.NodeImage) string {
-	return tracker.NodeImageVersion(im.Family, im.SKU, im.Version)
-}
+var nameOf = trackertest.NameOf
 
 func aksNode(name, pool string, im tracker.NodeImage) *corev1.Node {
 	return kubetest.AKSNode(name, pool, nameOf(im), "Ubuntu 24.04.4 LTS", im.Kernel, "amd64")

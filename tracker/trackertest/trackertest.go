@@ -146,3 +146,26 @@ func ProcStatusMB(tb testing.TB, pid int, key string) float64 {
 	tb.Fatalf("no %s in /proc/%d/status", key, pid)
 	return 0
 }
+
+// Ubuntu2404 is the family whose real history the pool tests run their nodes on.
+const Ubuntu2404 = "AKSUbuntu/gen2/2404containerd"
+
+// History is a family's stored images in version order, failing the test unless there
+// are at least min of them and they are named (their sku is known): what node pools run.
+func (r *Rig) History(t testing.TB, family string, min int) []tracker.NodeImage {
+	t.Helper()
+	images, err := r.DB.Images(family)
+	if err != nil {
+		t.Fatal(err)
+	}
+	images = tracker.SortImages(images)
+	if len(images) < max(min, 1) || images[0].SKU == "" {
+		t.Fatalf("%s: %d stored images; the test needs %d or more, named", family, len(images), min)
+	}
+	return images
+}
+
+// NameOf is an image's name as AKS prints it (a node's label, az's nodeImageVersion).
+func NameOf(im tracker.NodeImage) string {
+	return tracker.NodeImageVersion(im.Family, im.SKU, im.Version)
+}
