@@ -533,81 +533,21 @@ func kubectlFile(b *testing.B, admin kubernetes.Interface, path string) int64 {
 }
 
 // nodesFile runs `nodewatch nodes -f FILE --json >/dev/null`: its wall time and peak RSS
-// (rusage Maxrss), spawned by a small helper process (see spawnHelper), and, for
-// comparison, the Maxrss of the same run spawned from this process.
+// (rusage Maxrss), run through the launcher (see launch) with the launcher's own peak, and,
+// for comparison, the Maxrss of the same run spawned from this process.
 func nodesFile(b *testing.B, bin, config, file string) (wall time.Duration, maxRSSMB, helperHWMMB, directMB float64) {
 	args := []string{bin, "--config", config, "nodes", "-f", file, "--json"}
-	self, err := os.Executable()
-	if err != nil {
-		b.Fatal(err)
-	}
-	helper := exec.Command(self, args...)
-	helper.Env = append(os.Environ(), spawnEnv+"=1")
-	var out, stderr bytes.Buffer
-	helper.Stdout, helper.Stderr = &out, &stderr
-	if err := helper.Run(); err != nil {
-		b.Fatalf("nodes -f: %v\n%s", err, stderr.String())
-	}
-	var r spawned
-	if err := json.Unmarshal(out.Bytes(), &r); err != nil || r.Err != "" {
-		b.Fatalf("nodes -f: %v %s\n%s", err, r.Err, stderr.String())
+	var stderr bytes.Buffer
+	r := launch(b, nil, &stderr, args...)
+	if r.exit != 0 && r.exit != 3 {
+		b.Fatalf("nodes -f: exit %d\n%s", r.exit, stderr.String())
 	}
 	direct := exec.Command(args[0], args[1:]...)
 	if err := direct.Run(); err != nil && direct.ProcessState.ExitCode() != 3 {
 		b.Fatalf("nodes -f: %v", err)
 	}
-	return time.Duration(r.WallNS), float64(r.MaxRSSKB) / 1024, float64(r.HelperHWMKB) / 1024,
+	return r.wall, r.maxRSSMB, r.launcherHWMMB,
 		float64(direct.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024
-}
-
-// spawnEnv makes this test binary a spawnHelper instead of running tests.
-const spawnEnv = "NODEWATCH_BENCH_SPAWN"
-
-func init() {
-	if os.Getenv(spawnEnv) != "" {
-		spawnHelper()
-	}
-}
-
-type spawned struct {
-	WallNS      int64  `json:"wall_ns"`
-	MaxRSSKB    int64  `json:"maxrss_kb"`
-	HelperHWMKB int64  `json:"helper_hwm_kb"`
-	Err         string `json:"err,omitempty"`
-}
-
-// spawnHelper runs os.Args[1:] with stdout to /dev/null and prints its wall time and
-// rusage Maxrss as JSON. Go starts a child with CLONE_VM, and Linux folds the peak RSS of
-// the memory the child shared until exec into the child's Maxrss: a child of this test
-// process, which holds a 43 MB file decoded and 5,000 Nodes, would report this process's
-// peak. The helper is small: only its own peak (helper_hwm_kb) is folded in.
-func spawnHelper() {
-	var r spawned
-	r.HelperHWMKB = int64(procStatusKB("VmHWM"))
-	cmd := exec.Command(os.Args[1], os.Args[2:]...)
-	cmd.Stderr = os.Stderr
-	start := time.Now()
-	err := cmd.Run()
-	r.WallNS = int64(time.Since(start))
-	if err != nil && (cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != 3) {
-		r.Err = err.Error()
-	}
-	if cmd.ProcessState != nil {
-		r.MaxRSSKB = cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss
-	}
-	json.NewEncoder(os.Stdout).Encode(r)
-	os.Exit(0)
-}
-
-func procStatusKB(key string) float64 {
-	data, _ := os.ReadFile("/proc/self/status")
-	for line := range strings.SplitSeq(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, key+":"); ok {
-			v, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
-			return v
-		}
-	}
-	return 0
 }
 
 // gcTrace is where the memory of `nodes -f` goes, from outside: one run of the binary
