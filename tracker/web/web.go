@@ -106,20 +106,27 @@ func guard(next http.Handler) http.Handler {
 }
 
 func (s *server) readyz(w http.ResponseWriter, _ *http.Request) {
-	if reason := s.notReady(); reason != "" {
-		writeText(w, http.StatusServiceUnavailable, reason)
-		return
+	ok, msg := s.readiness()
+	status := http.StatusOK
+	if !ok {
+		status = http.StatusServiceUnavailable
 	}
-	writeText(w, http.StatusOK, "ok"+s.degraded())
+	writeText(w, status, msg)
 }
 
-// degraded names the sources that failed in the last cycle while others did not (a
-// cluster whose API server refuses, a feed that is down): ready, but a person should
-// know. "" when none failed.
-func (s *server) degraded() string {
+// readiness says whether the daemon is ready, on one line: why not, or "ok" and the
+// sources that failed in the last cycle while others did not (a cluster whose API
+// server refuses, a feed that is down), which a person should know of.
+func (s *server) readiness() (bool, string) {
 	c, ok, err := s.Store.LastCycle()
-	if err != nil || !ok {
-		return ""
+	switch {
+	case err != nil:
+		return false, "cannot read the last cycle: " + oneLine(err.Error())
+	case !ok:
+		return false, "no cycle yet"
+	}
+	if age := s.Now().Sub(c.Finished); s.MaxCycleAge > 0 && age > s.MaxCycleAge {
+		return false, fmt.Sprintf("last cycle %s ago, more than %s", since(age), since(s.MaxCycleAge))
 	}
 	var failures []string
 	for _, src := range c.Sources {
@@ -127,35 +134,21 @@ func (s *server) degraded() string {
 			failures = append(failures, src.Source+": "+strings.Join(src.Errors, "; "))
 		}
 	}
-	if len(failures) == 0 {
-		return ""
+	switch {
+	case len(failures) == 0:
+		return true, "ok"
+	case len(failures) == len(c.Sources):
+		return false, "every source failed in the last cycle: " + oneLine(strings.Join(failures, "; "))
 	}
-	return oneLine(fmt.Sprintf("; %d of %d sources failed in the last cycle: %s", len(failures), len(c.Sources), strings.Join(failures, "; ")))
+	return true, oneLine(fmt.Sprintf("ok; %d of %d sources failed in the last cycle: %s", len(failures), len(c.Sources), strings.Join(failures, "; ")))
 }
 
-// notReady says why the daemon is not ready, or "" when it is.
+// notReady says why the daemon is not ready, or "" when it is: the status page's banner.
 func (s *server) notReady() string {
-	c, ok, err := s.Store.LastCycle()
-	switch {
-	case err != nil:
-		return "cannot read the last cycle: " + oneLine(err.Error())
-	case !ok:
-		return "no cycle yet"
+	if ok, msg := s.readiness(); !ok {
+		return msg
 	}
-	if age := s.Now().Sub(c.Finished); s.MaxCycleAge > 0 && age > s.MaxCycleAge {
-		return fmt.Sprintf("last cycle %s ago, more than %s", since(age), since(s.MaxCycleAge))
-	}
-	var failures []string
-	for _, src := range c.Sources {
-		if !src.Failed() {
-			return ""
-		}
-		failures = append(failures, src.Source+": "+strings.Join(src.Errors, "; "))
-	}
-	if len(failures) == 0 {
-		return ""
-	}
-	return "every source failed in the last cycle: " + oneLine(strings.Join(failures, "; "))
+	return ""
 }
 
 func (s *server) views() ([]tracker.ImageView, error) {
