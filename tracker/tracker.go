@@ -82,10 +82,19 @@ type FlatcarRelease struct {
 	Containerd    string            `json:"containerd,omitempty"`
 	Systemd       string            `json:"systemd,omitempty"`
 	Packages      map[string]string `json:"packages,omitempty"`
+	Security      []Advisory        `json:"security,omitempty"`
 	Architectures []string          `json:"architectures,omitempty"`
 	NotesURL      string            `json:"notes_url,omitempty"`
 	FirstSeen     time.Time         `json:"first_seen"`
 	UpdatedAt     time.Time         `json:"updated_at"`
+}
+
+// Advisory is one security fix a release or package update announces: a CVE, a GHSA id
+// or another upstream reference, with the package it is in.
+type Advisory struct {
+	ID      string `json:"id"`
+	Package string `json:"package"`
+	In      string `json:"in,omitempty"` // the release or notice that fixes it
 }
 
 // AKSImageRef is one node image version an AKS release note names.

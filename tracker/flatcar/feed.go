@@ -40,6 +40,11 @@ func ParseFeed(channel string, data []byte) (releases []tracker.FlatcarRelease, 
 			continue
 		}
 		seen[r.Version] = true
+		if e.Content != nil {
+			if r.Security, err = securityFromHTML(e.Content.Value, r.Version); err != nil {
+				entryErrs = append(entryErrs, fmt.Errorf("flatcar %s feed: entry %s: %w", channel, entryName(i, e), err))
+			}
+		}
 		releases = append(releases, r)
 	}
 	sortByVersion(releases)

@@ -16,13 +16,14 @@ import (
 // "2026-05-11 18:20:17 +0000".
 const jsonDateLayout = "2006-01-02 15:04:05 -0700"
 
-// jsonRelease is one value of releases-{channel}.json; release_notes is left out, as
-// nodewatch links to the notes rather than keeping them.
+// jsonRelease is one value of releases-{channel}.json; of release_notes nodewatch keeps
+// only the security fixes, linking to the notes for the rest.
 type jsonRelease struct {
 	Channel       string              `json:"channel"`
 	Architectures []string            `json:"architectures"`
 	ReleaseDate   string              `json:"release_date"`
 	MajorSoftware map[string][]string `json:"major_software"`
+	ReleaseNotes  string              `json:"release_notes"`
 }
 
 // ParseJSON parses a channel's releases-{channel}.json. Keys that are not versions
@@ -87,6 +88,9 @@ func ParseJSON(channel, baseURL string, data []byte) (releases []tracker.Flatcar
 			continue
 		}
 		seen[key] = true
+		if r.Security, err = securityFromMarkdown(jr.ReleaseNotes, key); err != nil {
+			entryErrs = append(entryErrs, fmt.Errorf("flatcar %s JSON: key %q: %w", channel, key, err))
+		}
 		releases = append(releases, r)
 	}
 	if _, err := dec.Token(); err != nil { // the closing brace, or why it is not there
