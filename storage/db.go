@@ -58,6 +58,8 @@ var migrations = []func(tx *bolt.Tx) error{
 	migrateComponents,
 	// v3 -> v4: each node pool's upgrade history.
 	migratePoolImages,
+	// v4 -> v5: the security fixes of each Flatcar release, packed.
+	migrateAdvisories,
 }
 
 // Options tune Open.

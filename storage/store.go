@@ -66,9 +66,7 @@ func (w *batchWriter) write(b tracker.Batch) ([]tracker.Event, error) {
 		}
 	}
 	for _, r := range b.FlatcarReleases {
-		if err := putItem(w, bucketFlatcar, r.Channel, r.Version, r, func(r *tracker.FlatcarRelease) (*time.Time, *time.Time) {
-			return &r.FirstSeen, &r.UpdatedAt
-		}); err != nil {
+		if err := putFlatcar(w, r); err != nil {
 			return nil, err
 		}
 	}
@@ -219,7 +217,7 @@ func (db *DB) Image(family, version string) (tracker.NodeImage, bool, error) {
 // FlatcarReleases returns the releases of channel ("" for all), by channel and then
 // version.
 func (db *DB) FlatcarReleases(channel string) ([]tracker.FlatcarRelease, error) {
-	releases, err := list[tracker.FlatcarRelease](db, bucketFlatcar, channel)
+	releases, err := listWith(db, bucketFlatcar, channel, withAdvisories)
 	if err != nil {
 		return nil, err
 	}

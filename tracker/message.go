@@ -175,6 +175,9 @@ func (m Message) Summary() string {
 				fmt.Fprintf(&b, "; since %s: %s", *im.Previous, strings.Join(parts, "; "))
 			}
 		}
+		if line := im.SecurityLine(); line != "" {
+			fmt.Fprintf(&b, "; %s", line)
+		}
 		if im.NodeImageVersion != "" {
 			fmt.Fprintf(&b, "; node image version %s", im.NodeImageVersion)
 		}

@@ -75,7 +75,7 @@ type Found struct {
 	// Name is the AKS node image name the query was, taken apart and resolved; nil for
 	// a plain version or tag.
 	Name    *NameMatch       `json:"name,omitempty"`
-	Images  []ImageView      `json:"images"`
+	Images  []ImageDetail    `json:"images"`
 	Flatcar []FlatcarRelease `json:"flatcar"`
 	AKS     []AKSRelease     `json:"aks"`
 }
@@ -90,7 +90,7 @@ func (f Found) Empty() bool { return len(f.Images)+len(f.Flatcar)+len(f.AKS) == 
 // name no family publishes now is said to be such, never matched to another family.
 // AKS releases that name the image version are listed too: they are how it rolled out.
 func Show(s Store, query string) (Found, error) {
-	found := Found{Images: []ImageView{}, Flatcar: []FlatcarRelease{}, AKS: []AKSRelease{}}
+	found := Found{Images: []ImageDetail{}, Flatcar: []FlatcarRelease{}, AKS: []AKSRelease{}}
 	images, err := s.Images("")
 	if err != nil {
 		return found, err
@@ -109,9 +109,10 @@ func Show(s Store, query string) (Found, error) {
 		m := ResolveName(n, FamilySKUs(images))
 		found.Name, version, families = &m, n.Version, m.Families
 	}
-	for _, v := range ListImages(images, releases) {
+	sorted := SortImages(images)
+	for _, v := range ListImages(sorted, releases) {
 		if v.Version == version && (found.Name == nil || slices.Contains(families, v.Family)) {
-			found.Images = append(found.Images, v)
+			found.Images = append(found.Images, detail(v, sorted, releases))
 		}
 	}
 	if found.Name == nil {

@@ -26,6 +26,9 @@ type ImageView struct {
 	Changes          []Change     `json:"changes"`
 	// FamilyQuiet is set on the images of a family that fell quiet (see FamilyStatus).
 	FamilyQuiet *QuietMark `json:"family_quiet,omitempty"`
+	// Security counts what the image fixes against the previous one and what it lacks
+	// (see ImageSecurity); nil where nodewatch has no source for its OS.
+	Security *SecurityCounts `json:"security"`
 }
 
 // QuietMark says that an image's family fell quiet: its last image, and how long ago.
@@ -99,8 +102,10 @@ func linkSorted(sorted []NodeImage, releases []FlatcarRelease) []ImageView {
 		byVersion[r.Version] = r
 		byChannel[r.Channel] = append(byChannel[r.Channel], r)
 	}
-	for _, rs := range byChannel {
+	advisories := map[string]*channelAdvisories{}
+	for ch, rs := range byChannel {
 		slices.SortFunc(rs, func(a, b FlatcarRelease) int { return a.ReleasedAt.Compare(b.ReleasedAt) })
+		advisories[ch] = newChannelAdvisories(rs)
 	}
 	views := make([]ImageView, len(sorted))
 	for i, im := range sorted {
@@ -118,10 +123,14 @@ func linkSorted(sorted []NodeImage, releases []FlatcarRelease) []ImageView {
 		if im.IsFlatcar() && im.OS.Version != nil {
 			v.Flatcar = linkFlatcar(*im.OS.Version, im.Day(), byVersion, byChannel)
 		}
+		var prev *NodeImage
 		if i > 0 && sorted[i-1].Family == im.Family {
-			prev := sorted[i-1]
+			prev = &sorted[i-1]
 			v.Previous = ptr(prev.Version)
-			v.Changes = Changes(prev, im)
+			v.Changes = Changes(*prev, im)
+		}
+		if v.Flatcar != nil {
+			v.Security = flatcarCounts(advisories, v.Flatcar, previousFlatcar(prev))
 		}
 		views[i] = v
 	}

@@ -373,6 +373,7 @@ func printFound(w io.Writer, f tracker.Found) {
 			fmt.Fprintf(w, "  built:     %s\n", v.BuildTime.Format(time.RFC3339))
 		}
 		fmt.Fprintf(w, "  first seen: %s\n  notes:     %s\n", v.FirstSeen.Format(time.RFC3339), v.NotesURL)
+		printSecurity(w, v.Security)
 		if v.Previous != nil {
 			fmt.Fprintf(w, "  since %s:", *v.Previous)
 			if len(v.Changes) == 0 {
@@ -392,6 +393,39 @@ func printFound(w io.Writer, f tracker.Found) {
 		fmt.Fprintf(w, "aks release %s\n  published: %s\n  url:       %s\n  node images: %s\n",
 			r.Tag, r.PublishedAt.Format(time.RFC3339), r.URL, imageRefs(r.NodeImages))
 	}
+}
+
+// printSecurity says what an image fixes and lacks, as its source announced it, naming
+// the first few of each.
+func printSecurity(w io.Writer, s *tracker.ImageSecurity) {
+	if s == nil {
+		return
+	}
+	since := "as the first image of its family"
+	if s.Previous != nil {
+		since = "since " + *s.Previous
+	}
+	fmt.Fprintf(w, "  security:  fixes %d advisories %s, as announced in the %s\n", len(s.Fixed), since, s.Source)
+	if len(s.Fixed) > 0 {
+		fmt.Fprintf(w, "    fixed:   %s\n", advisoryList(s.Fixed, 8))
+	}
+	if len(s.Missing) > 0 {
+		fmt.Fprintf(w, "  MISSING:   %d advisories fixed in later releases of its channel (up to %s)\n    %s\n",
+			len(s.Missing), s.Missing[len(s.Missing)-1].In, advisoryList(s.Missing, 8))
+	}
+}
+
+// advisoryList names the first n advisories as "CVE-... (package, in)", then how many more.
+func advisoryList(as []tracker.Advisory, n int) string {
+	parts := make([]string, 0, n+1)
+	for i, a := range as {
+		if i == n {
+			parts = append(parts, fmt.Sprintf("and %d more (show --json lists them)", len(as)-n))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s (%s, %s)", a.ID, a.Package, a.In))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // query answers a query command from the database, opened read-only. While `nodewatch

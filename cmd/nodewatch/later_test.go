@@ -141,7 +141,7 @@ func TestLaterHistoryOfEveryFamily(t *testing.T) {
 		if err := json.Unmarshal([]byte(c.mustRun("show", name, "--json")), &found); err != nil {
 			t.Fatal(err)
 		}
-		if !slices.ContainsFunc(found.Images, func(v tracker.ImageView) bool { return v.Family == family && v.Version == want.Newest }) {
+		if !slices.ContainsFunc(found.Images, func(v tracker.ImageDetail) bool { return v.Family == family && v.Version == want.Newest }) {
 			t.Errorf("show %s does not find %s %s", name, family, want.Newest)
 		}
 		for _, v := range found.Images {
