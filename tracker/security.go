@@ -221,6 +221,9 @@ func (v ImageView) SecurityLine() string {
 		return ""
 	}
 	line := fmt.Sprintf("fixes %d advisor%s, as announced by Flatcar %s", v.Security.Fixed, plural2(v.Security.Fixed), v.Flatcar.Version)
+	if v.Security.Fixed == 0 {
+		line = fmt.Sprintf("fixes no advisory Flatcar announced since the previous image (Flatcar %s)", v.Flatcar.Version)
+	}
 	if v.Security.Missing > 0 {
 		line += fmt.Sprintf("; lacks %d fixed in later %s releases", v.Security.Missing, deref(v.Flatcar.Channel, "Flatcar"))
 	}

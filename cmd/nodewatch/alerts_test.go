@@ -108,6 +108,29 @@ func TestAlertsAprilToMay(t *testing.T) {
 			t.Errorf("the 202605.27.0 message lacks its OS, kernel or Flatcar channel: %s", text)
 		}
 	}
+	// Each new Flatcar image's message says what it fixes, as images --json counts it.
+	var views []tracker.ImageView
+	if err := json.Unmarshal([]byte(c.mustRun("images", "--family", "AKSFlatcar/*", "--json")), &views); err != nil {
+		t.Fatal(err)
+	}
+	security := 0
+	for _, v := range views {
+		line := v.SecurityLine()
+		for _, text := range slack.texts() {
+			if strings.HasPrefix(text, "node_image "+v.Family+" "+v.Version+":") && (line == "" || !strings.Contains(text, line)) {
+				t.Errorf("%s %s: the message lacks %q: %s", v.Family, v.Version, line, text)
+			}
+		}
+		for _, p := range slack.payloads() {
+			if strings.HasPrefix(p, "node_image "+v.Family+" "+v.Version+":") && strings.Contains(p, "*Security:* fixes") {
+				security++
+				t.Logf("%s %s: %s", v.Family, v.Version, line)
+			}
+		}
+	}
+	if security != 6 {
+		t.Errorf("%d Slack messages of new images have a security section, want the 6", security)
+	}
 	c.mustRun("check")
 	if n := len(slack.texts()); n != len(want) {
 		t.Errorf("a repeat check posted %d more", n-len(want))

@@ -87,6 +87,22 @@ func (s *slackWebhook) texts() []string {
 	return out
 }
 
+// payloads are the posts delivered, each as its fallback text followed by its whole
+// JSON (the blocks a person reads).
+func (s *slackWebhook) payloads() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, p := range s.posts {
+		if p != nil {
+			text, _ := p["text"].(string)
+			data, _ := json.Marshal(p)
+			out = append(out, text+"\n"+string(data))
+		}
+	}
+	return out
+}
+
 func freePort(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -334,6 +334,9 @@ func writeImage(b *strings.Builder, im *tracker.ImageView) {
 	if im.BuildTime != nil {
 		fact(b, "Built", timestamp(*im.BuildTime))
 	}
+	if line := im.SecurityLine(); line != "" {
+		fact(b, "Security", text(line)+" (`nodewatch show "+text(im.NodeImageVersion)+"` lists them)")
+	}
 	fact(b, "Notes", link("VHD notes", im.NotesURL))
 	b.WriteString("\n")
 	switch {

@@ -378,6 +378,9 @@ func imageBlocks(im *tracker.ImageView) []slackapi.Block {
 		fields = append(fields, field("Node image version", esc(im.NodeImageVersion, maxValue)))
 	}
 	blocks := []slackapi.Block{slackapi.NewSectionBlock(nil, fields, nil)}
+	if line := im.SecurityLine(); line != "" {
+		blocks = append(blocks, section("*Security:* "+esc(line, maxText/2)))
+	}
 	if im.Previous == nil {
 		return blocks
 	}
