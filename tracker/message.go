@@ -149,6 +149,9 @@ func (m Message) Summary() string {
 			}
 			fmt.Fprintf(&b, "; the upgrade brings: %s", strings.Join(parts, "; "))
 		}
+		if line := p.SecurityText(); line != "" {
+			fmt.Fprintf(&b, "; %s", line)
+		}
 		if p.NewestNotesURL != "" {
 			fmt.Fprintf(&b, "; %s", p.NewestNotesURL)
 		}

@@ -104,6 +104,9 @@ type NodePool struct {
 	ImageKernel  *string  `json:"image_kernel"`
 	NewestKernel *string  `json:"newest_kernel"`
 	Changes      []Change `json:"changes"`
+	// Security is what the upgrade to the newest image fixes, where nodewatch has a
+	// source for the OS (Flatcar: its release notes); nil elsewhere.
+	Security *ImageSecurity `json:"security"`
 	// NewestNotesURL is what the pool misses: the newest image's notes.
 	NewestNotesURL string `json:"newest_notes_url,omitempty"`
 	// Notes are what a person should know besides: a kernel that differs from the
@@ -206,13 +209,26 @@ type Fleet struct {
 	upstream map[string]bool
 	watched  func(family string) bool
 	policy   BehindPolicy
+	// advisories are the Flatcar channels' security fixes, for what a Flatcar pool's
+	// upgrade brings.
+	advisories map[string]*channelAdvisories
+	releases   map[string]FlatcarRelease // by version
 }
 
 // NewFleet indexes images (any order). skus maps every family known upstream to its sku
 // (also the families not watched, whose images nodewatch does not read); watched says
 // which families `families` takes.
-func NewFleet(images []NodeImage, skus map[string]string, watched func(string) bool, policy BehindPolicy) *Fleet {
-	f := &Fleet{byFamily: map[string][]NodeImage{}, skus: map[string]string{}, upstream: map[string]bool{}, watched: watched, policy: policy}
+func NewFleet(images []NodeImage, skus map[string]string, watched func(string) bool, policy BehindPolicy, releases ...FlatcarRelease) *Fleet {
+	f := &Fleet{byFamily: map[string][]NodeImage{}, skus: map[string]string{}, upstream: map[string]bool{}, watched: watched, policy: policy,
+		advisories: map[string]*channelAdvisories{}, releases: map[string]FlatcarRelease{}}
+	byChannel := map[string][]FlatcarRelease{}
+	for _, r := range releases {
+		byChannel[r.Channel] = append(byChannel[r.Channel], r)
+		f.releases[r.Version] = r
+	}
+	for ch, rs := range byChannel {
+		f.advisories[ch] = newChannelAdvisories(rs)
+	}
 	for _, im := range SortImages(images) {
 		f.byFamily[im.Family] = append(f.byFamily[im.Family], im)
 	}
@@ -355,10 +371,27 @@ func (f *Fleet) place(p *NodePool, history []NodeImage, g PoolGroup) {
 	}
 	if newer > 0 {
 		p.Changes = Changes(running, newest)
+		p.Security = f.upgradeSecurity(running, newest)
 	}
 	if note := kernelNote(running, g); note != "" {
 		p.Notes = append(p.Notes, note)
 	}
+}
+
+// upgradeSecurity is what Flatcar announced fixed between the Flatcar release a pool runs
+// and the newest image's, both of one channel; nil when either is not a Flatcar release
+// in the feeds.
+func (f *Fleet) upgradeSecurity(running, newest NodeImage) *ImageSecurity {
+	if !running.IsFlatcar() || !newest.IsFlatcar() || running.OS.Version == nil || newest.OS.Version == nil {
+		return nil
+	}
+	from, ok1 := f.releases[*running.OS.Version]
+	to, ok2 := f.releases[*newest.OS.Version]
+	if !ok1 || !ok2 || from.Channel != to.Channel {
+		return nil
+	}
+	c := f.advisories[to.Channel]
+	return &ImageSecurity{Source: SecuritySourceFlatcar, Previous: ptr(running.Version), Fixed: c.fixed(&from.Version, to.Version), Missing: c.missing(to.Version)}
 }
 
 // kernelNote says when nodes run a kernel their image's notes do not name: live-patched,

@@ -33,7 +33,11 @@ func (t *Tracker) LoadFleet(policy BehindPolicy) (*Fleet, error) {
 	if err != nil {
 		return nil, err
 	}
-	return NewFleet(images, skus, t.watches, policy), nil
+	releases, err := t.Store.FlatcarReleases("")
+	if err != nil {
+		return nil, err
+	}
+	return NewFleet(images, skus, t.watches, policy, releases...), nil
 }
 
 // ObservePools records what the pools run now: when each pool first ran each image (its
@@ -149,6 +153,14 @@ func (p NodePool) RunningKernel() string {
 		return p.Running.Kernel
 	}
 	return deref(p.ImageKernel, "")
+}
+
+// SecurityText says what the upgrade to the newest image fixes, "" where unknown.
+func (p NodePool) SecurityText() string {
+	if p.Security == nil {
+		return ""
+	}
+	return fmt.Sprintf("the upgrade fixes %d advisor%s, as announced in the %s", len(p.Security.Fixed), plural2(len(p.Security.Fixed)), p.Security.Source)
 }
 
 // PoolText is one line about a pool: what it runs and how far behind.

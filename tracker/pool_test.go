@@ -295,3 +295,37 @@ func TestPoolOfAzureContainerLinux(t *testing.T) {
 		t.Errorf("a pool of unknown architecture does not say which family was taken: %q", notes)
 	}
 }
+
+// TestFlatcarPoolUpgradeSecurity: a Flatcar pool behind is told what the upgrade fixes,
+// as Flatcar announced it between the release it runs and the newest image's.
+func TestFlatcarPoolUpgradeSecurity(t *testing.T) {
+	r := trackertest.NewRig(t, "2026-05-31", tracker.FirstRunSilent)
+	r.Cycle(t)
+	images := r.History(t, "AKSFlatcar/gen2", 4)
+	newest := images[len(images)-1]
+	// The newest image before it of another Flatcar release.
+	i := -1
+	for j := len(images) - 1; j >= 0; j-- {
+		if *images[j].OS.Version != *newest.OS.Version {
+			i = j
+			break
+		}
+	}
+	if i < 0 {
+		t.Fatal("every image of the history runs the newest's Flatcar release")
+	}
+	old := images[i]
+	pools := fleetOf(t, r, tracker.DefaultBehind).Judge([]tracker.PoolGroup{{Cluster: "c", Pool: "fc", NodeImageVersion: nameOf(old), Nodes: 1}})
+	s := pools[0].Security
+	releases, err := r.DB.FlatcarReleases("alpha")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := announced(releases, *old.OS.Version, *newest.OS.Version)
+	if s == nil || len(want) == 0 || !sameAdvisories(keyed(s.Fixed), want) {
+		t.Fatalf("a pool on Flatcar %s, newest %s: security %+v, want %d advisories", *old.OS.Version, *newest.OS.Version, s, len(want))
+	}
+	if line := pools[0].SecurityText(); !strings.Contains(line, fmt.Sprintf("the upgrade fixes %d advisories", len(want))) {
+		t.Errorf("pool security text %q", line)
+	}
+}

@@ -284,6 +284,9 @@ func printPools(w io.Writer, pools []tracker.NodePool) error {
 			for _, c := range p.Changes {
 				fmt.Fprintf(w, "  %s: %s\n", c.What, changeText(c))
 			}
+			if line := p.SecurityText(); line != "" {
+				fmt.Fprintf(w, "  security: %s: %s\n", line, advisoryList(p.Security.Fixed, 6))
+			}
 			if p.NewestNotesURL != "" {
 				fmt.Fprintf(w, "  notes: %s\n", p.NewestNotesURL)
 			}
