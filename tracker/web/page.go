@@ -99,6 +99,8 @@ type familyRow struct {
 	Flatcar *tracker.FlatcarLink
 	Lag     []string
 	Strip   strip
+	// Security counts what the newest image fixes and lacks, where there is a source.
+	Security *tracker.SecurityCounts
 }
 
 type cycleView struct {
@@ -166,7 +168,7 @@ func (s *server) pageData() (pageData, error) {
 			AgeDays: max(0, int(now.Sub(st.NewestDay).Hours()/24)), Notes: webURL(st.NotesURL),
 			Strip: newStrip(st, d.Newest)}
 		if v, ok := newestView[st.Family]; ok && v.Version == st.Newest {
-			row.Flatcar, row.Lag = v.Flatcar, lag(v.Flatcar, newestOf)
+			row.Flatcar, row.Lag, row.Security = v.Flatcar, lag(v.Flatcar, newestOf), v.Security
 		}
 		if n := len(d.Groups); n == 0 || d.Groups[n-1].Line != st.OSLine {
 			d.Groups = append(d.Groups, familyGroup{Line: st.OSLine, ID: fmt.Sprintf("os-%d", n+1)})
