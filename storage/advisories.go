@@ -57,15 +57,7 @@ func putFlatcar(w *batchWriter, r tracker.FlatcarRelease) error {
 	}); err != nil {
 		return err
 	}
-	key := itemKey(r.Channel, r.Version)
-	if len(packed) == 0 {
-		if w.tx.Bucket(bucketAdvisories).Get(key) == nil {
-			return nil
-		}
-		w.changed = true
-		return w.tx.Bucket(bucketAdvisories).Delete(key)
-	}
-	return w.put(bucketAdvisories, key, packed)
+	return w.putPacked(bucketAdvisories, itemKey(r.Channel, r.Version), packed)
 }
 
 // withAdvisories adds the advisories stored under key to a release read.

@@ -72,15 +72,20 @@ func putImage(w *batchWriter, im tracker.NodeImage) error {
 	}); err != nil {
 		return err
 	}
-	key := itemKey(im.Family, im.Version)
+	return w.putPacked(bucketComponents, itemKey(im.Family, im.Version), packed)
+}
+
+// putPacked keeps the packed part of an item (its components, its advisories) beside
+// it: none deletes what was stored, and an unchanged one is not written again.
+func (w *batchWriter) putPacked(bucket, key, packed []byte) error {
 	if len(packed) == 0 {
-		if w.tx.Bucket(bucketComponents).Get(key) == nil {
+		if w.tx.Bucket(bucket).Get(key) == nil {
 			return nil
 		}
 		w.changed = true
-		return w.tx.Bucket(bucketComponents).Delete(key)
+		return w.tx.Bucket(bucket).Delete(key)
 	}
-	return w.put(bucketComponents, key, packed)
+	return w.put(bucket, key, packed)
 }
 
 // withComponents adds the packed components stored under key to an image read.

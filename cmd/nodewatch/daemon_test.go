@@ -74,31 +74,26 @@ func newSlackWebhookAt(t *testing.T, addr string) *slackWebhook {
 }
 
 // texts are the fallback texts of the posts delivered.
-func (s *slackWebhook) texts() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []string
-	for _, p := range s.posts {
-		if p != nil {
-			text, _ := p["text"].(string)
-			out = append(out, text)
-		}
-	}
-	return out
-}
+func (s *slackWebhook) texts() []string { return s.delivered(false) }
 
 // payloads are the posts delivered, each as its fallback text followed by its whole
 // JSON (the blocks a person reads).
-func (s *slackWebhook) payloads() []string {
+func (s *slackWebhook) payloads() []string { return s.delivered(true) }
+
+func (s *slackWebhook) delivered(whole bool) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []string
 	for _, p := range s.posts {
-		if p != nil {
-			text, _ := p["text"].(string)
-			data, _ := json.Marshal(p)
-			out = append(out, text+"\n"+string(data))
+		if p == nil {
+			continue
 		}
+		text, _ := p["text"].(string)
+		if whole {
+			data, _ := json.Marshal(p)
+			text += "\n" + string(data)
+		}
+		out = append(out, text)
 	}
 	return out
 }
