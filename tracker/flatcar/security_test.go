@@ -1,60 +1,17 @@
-package flatcar
+package flatcar_test
 
 import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/nodewatch/nodewatch/tracker"
+	"github.com/nodewatch/nodewatch/tracker/flatcar"
 )
-
-var (
-	securityWorlds   = []string{"world-2026-02-11", "world-2026-04-30", "world-2026-05-31"}
-	securityChannels = []string{"alpha", "beta", "stable", "lts"}
-)
-
-const securityBaseURL = "https://www.flatcar.org"
-
-// fixtures finds shared/fixtures beside the repository as trackertest.Fixtures does
-// (which this internal test cannot import: trackertest imports this package).
-func fixtures(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for ; dir != filepath.Dir(dir); dir = filepath.Dir(dir) {
-		p := filepath.Join(dir, "..", "shared", "fixtures")
-		if _, err := os.Stat(filepath.Join(p, "README.md")); err == nil {
-			return p
-		}
-	}
-	tb.Fatal("no shared/fixtures beside the repository")
-	return ""
-}
-
-func securityFixture(tb testing.TB, world, dir, name string) []byte {
-	tb.Helper()
-	data, err := os.ReadFile(filepath.Join(fixtures(tb), world, "flatcar", dir, name))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return data
-}
-
-func fixtureJSON(tb testing.TB, world, channel string) []byte {
-	return securityFixture(tb, world, "releases-json", "releases-"+channel+".json")
-}
-
-func fixtureFeed(tb testing.TB, world, channel string) []byte {
-	return securityFixture(tb, world, "releases-feed", "releases-"+channel+".xml")
-}
 
 // releaseNotes returns the release_notes of every version key of a JSON file.
 func releaseNotes(tb testing.TB, data []byte) map[string]string {
@@ -65,7 +22,7 @@ func releaseNotes(tb testing.TB, data []byte) map[string]string {
 	}
 	notes := make(map[string]string)
 	for k, raw := range doc {
-		if !isVersion(k) {
+		if !flatcar.IsVersion(k) {
 			continue
 		}
 		var r struct {
@@ -82,13 +39,13 @@ func releaseNotes(tb testing.TB, data []byte) map[string]string {
 // parseChannel parses one channel of one world in both formats, failing on any error.
 func parseChannel(t *testing.T, world, channel string, js, feed []byte) (fromJSON, fromFeed map[string]tracker.FlatcarRelease) {
 	t.Helper()
-	jr, entryErrs, err := ParseJSON(channel, securityBaseURL, js)
+	jr, entryErrs, err := flatcar.ParseJSON(channel, baseURL, js)
 	if err != nil || len(entryErrs) > 0 {
-		t.Fatalf("ParseJSON(%s %s): err %v, entry errors %v", world, channel, err, entryErrs)
+		t.Fatalf("flatcar.ParseJSON(%s %s): err %v, entry errors %v", world, channel, err, entryErrs)
 	}
-	fr, entryErrs, err := ParseFeed(channel, feed)
+	fr, entryErrs, err := flatcar.ParseFeed(channel, feed)
 	if err != nil || len(entryErrs) > 0 {
-		t.Fatalf("ParseFeed(%s %s): err %v, entry errors %v", world, channel, err, entryErrs)
+		t.Fatalf("flatcar.ParseFeed(%s %s): err %v, entry errors %v", world, channel, err, entryErrs)
 	}
 	index := func(rs []tracker.FlatcarRelease) map[string]tracker.FlatcarRelease {
 		m := make(map[string]tracker.FlatcarRelease, len(rs))
@@ -106,28 +63,28 @@ func TestSecurityFeedAndJSONAgree(t *testing.T) {
 	type counts struct{ releases, compared, sections, withAdvisories, advisories int }
 	total := map[string]*counts{}
 	headings := map[string]int{} // as written in the JSON, over the May world
-	for _, world := range securityWorlds {
+	for _, world := range worlds {
 		c := &counts{}
 		total[world] = c
-		for _, channel := range securityChannels {
+		for _, channel := range channels {
 			t.Run(world+"/"+channel, func(t *testing.T) {
-				js := fixtureJSON(t, world, channel)
-				fromJSON, fromFeed := parseChannel(t, world, channel, js, fixtureFeed(t, world, channel))
+				js := readJSON(t, world, channel)
+				fromJSON, fromFeed := parseChannel(t, world, channel, js, readFeed(t, world, channel))
 				notes := releaseNotes(t, js)
 				c.releases += len(fromJSON)
 				for _, v := range slices.SortedFunc(maps.Keys(fromJSON), tracker.CompareDotted) {
 					r := fromJSON[v]
-					sec := securityOf(markdownBlocks(notes[v]), v)
-					if sec.found {
+					found, said, secHeadings := flatcar.SecuritySection(notes[v], v)
+					if found {
 						c.sections++
 						if world == "world-2026-05-31" {
-							for _, h := range sec.headings {
+							for _, h := range secHeadings {
 								headings[h]++
 							}
 						}
 					}
-					if sec.found && len(r.Security) == 0 && !sec.said {
-						t.Errorf("%s: security section %q but no advisory", v, sec.headings)
+					if found && len(r.Security) == 0 && !said {
+						t.Errorf("%s: security section %q but no advisory", v, secHeadings)
 					}
 					if len(r.Security) > 0 {
 						c.withAdvisories++
@@ -150,7 +107,7 @@ func TestSecurityFeedAndJSONAgree(t *testing.T) {
 			})
 		}
 	}
-	for _, world := range securityWorlds {
+	for _, world := range worlds {
 		c := total[world]
 		t.Logf("%s: %d releases, %d in both formats compared, %d with a security section, %d with advisories, %d advisories",
 			world, c.releases, c.compared, c.sections, c.withAdvisories, c.advisories)
@@ -219,8 +176,8 @@ func TestSecurityFacts(t *testing.T) {
 		{name: "no security section", channel: "alpha", version: "4012.0.0", exact: true, want: nil},
 	}
 	parsed := map[string]map[string]tracker.FlatcarRelease{}
-	for _, channel := range securityChannels {
-		fromJSON, fromFeed := parseChannel(t, world, channel, fixtureJSON(t, world, channel), fixtureFeed(t, world, channel))
+	for _, channel := range channels {
+		fromJSON, fromFeed := parseChannel(t, world, channel, readJSON(t, world, channel), readFeed(t, world, channel))
 		parsed[channel+" JSON"], parsed[channel+" feed"] = fromJSON, fromFeed
 	}
 	for _, tt := range tests {
@@ -273,7 +230,7 @@ var mdSecurityHeading = regexp.MustCompile(`(^|[^#])#### Security fixes:`)
 // same advisories.
 func TestSecurityNewHeading(t *testing.T) {
 	const world, channel = "world-2026-05-31", "alpha"
-	js, feed := fixtureJSON(t, world, channel), fixtureFeed(t, world, channel)
+	js, feed := readJSON(t, world, channel), readFeed(t, world, channel)
 	wantJSON, wantFeed := parseChannel(t, world, channel, js, feed)
 	for _, h := range []struct{ md, html string }{
 		{"### Security patches", "<h3>Security patches</h3>"},
@@ -285,7 +242,7 @@ func TestSecurityNewHeading(t *testing.T) {
 			replaced := len(mdSecurityHeading.FindAllStringIndex(string(js), -1))
 			js := mdSecurityHeading.ReplaceAllString(string(js), "${1}"+h.md)
 			feed := strings.ReplaceAll(string(feed), "<h4>Security fixes:</h4>", h.html)
-			if js == string(fixtureJSON(t, world, channel)) || feed == string(fixtureFeed(t, world, channel)) {
+			if js == string(readJSON(t, world, channel)) || feed == string(readFeed(t, world, channel)) {
 				t.Fatal("no heading replaced")
 			}
 			gotJSON, gotFeed := parseChannel(t, world, channel, []byte(js), []byte(feed))
@@ -311,7 +268,7 @@ func TestSecurityNewHeading(t *testing.T) {
 // id: an entry error names the channel and the version, the release is still returned.
 func TestSecurityUnreadable(t *testing.T) {
 	const world, channel, version = "world-2026-05-31", "alpha", "4694.0.0"
-	notes := releaseNotes(t, fixtureJSON(t, world, channel))[version]
+	notes := releaseNotes(t, readJSON(t, world, channel))[version]
 	start := strings.Index(notes, "#### Security fixes:")
 	end := strings.Index(notes, "#### Changes:")
 	if start < 0 || end < start {
@@ -323,10 +280,10 @@ func TestSecurityUnreadable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	releases, entryErrs, err := ParseJSON(channel, securityBaseURL, doc)
+	releases, entryErrs, err := flatcar.ParseJSON(channel, baseURL, doc)
 	checkUnreadable(t, "JSON", releases, entryErrs, err)
 
-	feed := string(fixtureFeed(t, world, channel))
+	feed := string(readFeed(t, world, channel))
 	entry := strings.Index(feed, "<title>"+version+"</title>")
 	start = strings.Index(feed[entry:], "<h4>Security fixes:</h4>") + entry
 	end = strings.Index(feed[start:], "<h4>Changes:</h4>") + start
@@ -334,7 +291,7 @@ func TestSecurityUnreadable(t *testing.T) {
 		t.Fatal("4694.0.0 changed in the feed")
 	}
 	feed = feed[:start] + "<h4>Security fixes:</h4>\n<ul>\n<li>Linux: see the kernel's announcement</li>\n</ul>\n" + feed[end:]
-	releases, entryErrs, err = ParseFeed(channel, []byte(feed))
+	releases, entryErrs, err = flatcar.ParseFeed(channel, []byte(feed))
 	checkUnreadable(t, "feed", releases, entryErrs, err)
 }
 
@@ -360,11 +317,11 @@ func checkUnreadable(t *testing.T, format string, releases []tracker.FlatcarRele
 // BenchmarkParseJSONSecurity parses the May world's alpha JSON, security fixes
 // included (as ParseJSON always does), and reports how many advisories it reads.
 func BenchmarkParseJSONSecurity(b *testing.B) {
-	data := fixtureJSON(b, "world-2026-05-31", "alpha")
+	data := readJSON(b, "world-2026-05-31", "alpha")
 	b.SetBytes(int64(len(data)))
 	n := 0
 	for b.Loop() {
-		releases, _, err := ParseJSON("alpha", securityBaseURL, data)
+		releases, _, err := flatcar.ParseJSON("alpha", baseURL, data)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -378,10 +335,10 @@ func BenchmarkParseJSONSecurity(b *testing.B) {
 
 // BenchmarkSecurityMarkdown reads only the security fixes of every alpha note.
 func BenchmarkSecurityMarkdown(b *testing.B) {
-	notes := releaseNotes(b, fixtureJSON(b, "world-2026-05-31", "alpha"))
+	notes := releaseNotes(b, readJSON(b, "world-2026-05-31", "alpha"))
 	for b.Loop() {
 		for v, n := range notes {
-			if _, err := securityFromMarkdown(n, v); err != nil {
+			if _, err := flatcar.SecurityFromMarkdown(n, v); err != nil {
 				b.Fatal(err)
 			}
 		}
