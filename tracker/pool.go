@@ -3,6 +3,7 @@ package tracker
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -206,7 +207,6 @@ func nameVersion(s string) string {
 type Fleet struct {
 	byFamily map[string][]NodeImage // sorted by version
 	skus     map[string]string
-	upstream map[string]bool
 	watched  func(family string) bool
 	policy   BehindPolicy
 	// advisories are the Flatcar channels' security fixes, for what a Flatcar pool's
@@ -219,22 +219,17 @@ type Fleet struct {
 // (also the families not watched, whose images nodewatch does not read); watched says
 // which families `families` takes.
 func NewFleet(images []NodeImage, skus map[string]string, watched func(string) bool, policy BehindPolicy, releases ...FlatcarRelease) *Fleet {
-	f := &Fleet{byFamily: map[string][]NodeImage{}, skus: map[string]string{}, upstream: map[string]bool{}, watched: watched, policy: policy,
-		advisories: map[string]*channelAdvisories{}, releases: map[string]FlatcarRelease{}}
-	byChannel := map[string][]FlatcarRelease{}
+	f := &Fleet{byFamily: map[string][]NodeImage{}, skus: map[string]string{}, watched: watched, policy: policy,
+		releases: map[string]FlatcarRelease{}}
 	for _, r := range releases {
-		byChannel[r.Channel] = append(byChannel[r.Channel], r)
 		f.releases[r.Version] = r
 	}
-	for ch, rs := range byChannel {
-		f.advisories[ch] = newChannelAdvisories(rs)
-	}
+	f.advisories = flatcarChannels(releases)
 	for _, im := range SortImages(images) {
 		f.byFamily[im.Family] = append(f.byFamily[im.Family], im)
 	}
 	for family, sku := range skus {
 		f.skus[family] = sku
-		f.upstream[family] = true
 	}
 	for family, sku := range FamilySKUs(images) {
 		if f.skus[family] == "" {
@@ -402,13 +397,7 @@ func kernelNote(im NodeImage, g PoolGroup) string {
 	}
 	if len(g.Kernels) > 1 {
 		var parts []string
-		for _, k := range slices.Sorted(func(yield func(string) bool) {
-			for k := range g.Kernels {
-				if !yield(k) {
-					return
-				}
-			}
-		}) {
+		for _, k := range slices.Sorted(maps.Keys(g.Kernels)) {
 			parts = append(parts, fmt.Sprintf("%d on %s", g.Kernels[k], orDash(k)))
 		}
 		return fmt.Sprintf("nodes run different kernels (%s); the image's notes say %s", strings.Join(parts, ", "), im.Kernel)

@@ -2,6 +2,7 @@ package tracker
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"sync"
 )
@@ -117,13 +118,7 @@ func (w *PoolWatch) Pools() ([]NodePool, []ClusterStatus) {
 		pools = []NodePool{}
 	}
 	w.mu.Lock()
-	w.families = slices.Sorted(func(yield func(string) bool) {
-		for f := range families {
-			if !yield(f) {
-				return
-			}
-		}
-	})
+	w.families = slices.Sorted(maps.Keys(families))
 	w.mu.Unlock()
 	return pools, statuses
 }

@@ -110,9 +110,13 @@ func Show(s Store, query string) (Found, error) {
 		found.Name, version, families = &m, n.Version, m.Families
 	}
 	sorted := SortImages(images)
+	var channels map[string]*channelAdvisories
 	for _, v := range ListImages(sorted, releases) {
 		if v.Version == version && (found.Name == nil || slices.Contains(families, v.Family)) {
-			found.Images = append(found.Images, detail(v, sorted, releases))
+			if channels == nil {
+				channels = flatcarChannels(releases)
+			}
+			found.Images = append(found.Images, detail(v, sorted, channels))
 		}
 	}
 	if found.Name == nil {

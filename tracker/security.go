@@ -57,6 +57,19 @@ func newChannelAdvisories(releases []FlatcarRelease) *channelAdvisories {
 
 type advisoryKey struct{ id, pkg string }
 
+// flatcarChannels is the table of each channel of releases (any order).
+func flatcarChannels(releases []FlatcarRelease) map[string]*channelAdvisories {
+	byChannel := map[string][]FlatcarRelease{}
+	for _, r := range releases {
+		byChannel[r.Channel] = append(byChannel[r.Channel], r)
+	}
+	out := make(map[string]*channelAdvisories, len(byChannel))
+	for ch, rs := range byChannel {
+		out[ch] = newChannelAdvisories(rs)
+	}
+	return out
+}
+
 // index is the position of version in the channel, or -1.
 func (c *channelAdvisories) index(version string) int {
 	i, ok := slices.BinarySearchFunc(c.releases, version, func(r FlatcarRelease, v string) int { return CompareDotted(r.Version, v) })
@@ -173,8 +186,8 @@ type ImageDetail struct {
 }
 
 // detail fills in an image's security from the history (sorted by SortImages) and the
-// Flatcar releases.
-func detail(v ImageView, sorted []NodeImage, releases []FlatcarRelease) ImageDetail {
+// Flatcar channels' tables.
+func detail(v ImageView, sorted []NodeImage, channels map[string]*channelAdvisories) ImageDetail {
 	d := ImageDetail{ImageView: v}
 	if v.Flatcar == nil || v.Flatcar.Channel == nil {
 		return d
@@ -185,13 +198,7 @@ func detail(v ImageView, sorted []NodeImage, releases []FlatcarRelease) ImageDet
 			prev = &sorted[i]
 		}
 	}
-	var channel []FlatcarRelease
-	for _, r := range releases {
-		if r.Channel == *v.Flatcar.Channel {
-			channel = append(channel, r)
-		}
-	}
-	d.Security = flatcarSecurity(map[string]*channelAdvisories{*v.Flatcar.Channel: newChannelAdvisories(channel)}, v.Flatcar, previousFlatcar(prev))
+	d.Security = flatcarSecurity(channels, v.Flatcar, previousFlatcar(prev))
 	if d.Security != nil {
 		d.Security.Previous = v.Previous
 	}

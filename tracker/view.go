@@ -102,11 +102,10 @@ func linkSorted(sorted []NodeImage, releases []FlatcarRelease) []ImageView {
 		byVersion[r.Version] = r
 		byChannel[r.Channel] = append(byChannel[r.Channel], r)
 	}
-	advisories := map[string]*channelAdvisories{}
-	for ch, rs := range byChannel {
+	for _, rs := range byChannel {
 		slices.SortFunc(rs, func(a, b FlatcarRelease) int { return a.ReleasedAt.Compare(b.ReleasedAt) })
-		advisories[ch] = newChannelAdvisories(rs)
 	}
+	advisories := flatcarChannels(releases)
 	views := make([]ImageView, len(sorted))
 	for i, im := range sorted {
 		v := ImageView{

@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/nodewatch/nodewatch/tracker"
-	"github.com/nodewatch/nodewatch/tracker/upstreamtest"
 )
 
 // slackWebhook is an incoming-webhook endpoint as Slack runs it: JSON in, "ok" out.
@@ -126,11 +125,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	bin := buildBinary(t)
-	upstream, err := upstreamtest.New(filepath.Join(fixtures(t), "world-2026-04-30"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer upstream.Close()
+	upstream := serveWorld(t, "world-2026-04-30")
 	slack := newSlackWebhook(t)
 	listen := freePort(t)
 	dir := t.TempDir()

@@ -28,14 +28,22 @@ type cli struct {
 
 func newCLI(t *testing.T, world string) *cli { return newCLIWith(t, world, "") }
 
-// newCLIWith adds extra (notifiers, routes, delivery ...) to the configuration.
-func newCLIWith(t *testing.T, world, extra string) *cli {
+// serveWorld serves a snapshot of the fixtures as GitHub and Flatcar serve it, until the
+// test ends.
+func serveWorld(t *testing.T, world string) *upstreamtest.Server {
 	t.Helper()
 	srv, err := upstreamtest.New(filepath.Join(fixtures(t), world))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
+	return srv
+}
+
+// newCLIWith adds extra (notifiers, routes, delivery ...) to the configuration.
+func newCLIWith(t *testing.T, world, extra string) *cli {
+	t.Helper()
+	srv := serveWorld(t, world)
 	dir := t.TempDir()
 	cfg := fmt.Sprintf(`
 storage: {path: %s}

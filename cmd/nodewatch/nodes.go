@@ -122,7 +122,7 @@ func (a *app) judgePools(ctx context.Context, f nodesFlags) ([]tracker.NodePool,
 		}
 		groups = append(groups, tracker.GroupNodes(c.Name, nodes)...)
 	}
-	fleet, err := (&tracker.Tracker{Store: db, Families: cfg.Sources.VHDNotes.Families}).LoadFleet(cfg.Kubernetes.Behind.Policy())
+	fleet, err := loadFleet(cfg, db)
 	if err != nil {
 		return nil, err
 	}
@@ -145,11 +145,16 @@ func judgeGroups(cfg *config.Config, groups []tracker.PoolGroup, source string) 
 		return nil, &exitError{exitUsage, err}
 	}
 	defer db.Close()
-	fleet, err := (&tracker.Tracker{Store: db, Families: cfg.Sources.VHDNotes.Families}).LoadFleet(cfg.Kubernetes.Behind.Policy())
+	fleet, err := loadFleet(cfg, db)
 	if err != nil {
 		return nil, err
 	}
 	return withSource(fleet.Judge(groups), source), nil
+}
+
+// loadFleet is the history to judge pools by, watched as the configuration says.
+func loadFleet(cfg *config.Config, db tracker.Store) (*tracker.Fleet, error) {
+	return (&tracker.Tracker{Store: db, Families: cfg.Sources.VHDNotes.Families}).LoadFleet(cfg.Kubernetes.Behind.Policy())
 }
 
 func withSource(pools []tracker.NodePool, source string) []tracker.NodePool {

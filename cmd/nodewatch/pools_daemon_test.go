@@ -25,11 +25,7 @@ func TestDaemonWatchesPools(t *testing.T) {
 		t.Skip("builds and runs the binary, and a kube-apiserver")
 	}
 	bin := buildBinary(t)
-	upstream, err := upstreamtest.New(filepath.Join(fixtures(t), "world-2026-05-31"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer upstream.Close()
+	upstream := serveWorld(t, "world-2026-05-31")
 	s := kubetest.Start(t)
 	admin := s.Admin(t)
 	kubetest.ApplyRBAC(t, admin, filepath.Join("..", "..", "deploy", "kubernetes", "rbac.yaml"))
