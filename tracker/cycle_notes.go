@@ -133,8 +133,6 @@ func (t *Tracker) unseededPoolFamily() (string, error) {
 	return "", nil
 }
 
-// Watches is watches for the packages that judge pools.
-func (t *Tracker) Watches(family string) bool { return t.watches(family) }
 
 func (t *Tracker) event(kind EventKind, subject, version string) Event {
 	return Event{Key: EventKey(kind, subject, version), Kind: kind, Subject: subject, Version: version, CreatedAt: t.now()}
