@@ -133,7 +133,6 @@ func (t *Tracker) unseededPoolFamily() (string, error) {
 	return "", nil
 }
 
-
 func (t *Tracker) event(kind EventKind, subject, version string) Event {
 	return Event{Key: EventKey(kind, subject, version), Kind: kind, Subject: subject, Version: version, CreatedAt: t.now()}
 }
