@@ -104,3 +104,30 @@ type ChannelFeed struct {
 type FlatcarSource interface {
 	Channel(ctx context.Context, channel string, lookup ValidatorLookup) (ChannelFeed, error)
 }
+
+// SecurityFilter says which of Canonical's records to keep: the archive holds every
+// release and every package Ubuntu ever had, nodewatch needs those its images carry.
+type SecurityFilter struct {
+	Ecosystem func(ecosystem string) bool // Ubuntu:22.04:LTS, Ubuntu:Pro:FIPS-updates:22.04:LTS ...
+	Package   func(name string) bool      // a source or binary package name in use
+}
+
+// SecurityArchive is one read of Canonical's OSV archive.
+type SecurityArchive struct {
+	URL         string
+	Validator   Validator
+	NotModified bool
+	Fixes       []PackageFix // of the ecosystems and packages kept
+	Records     int          // records read
+	// Unfixed counts affected packages kept by the filter that name no fixed version:
+	// nothing is claimed fixed for them.
+	Unfixed int
+	// RecordErrors name the records that could not be read; the others carry on.
+	RecordErrors []string
+}
+
+// UbuntuSecuritySource reads Canonical's security data (a tar.xz of OSV records).
+type UbuntuSecuritySource interface {
+	// Archive downloads the archive unless v still holds, and streams it through keep.
+	Archive(ctx context.Context, v Validator, keep SecurityFilter) (SecurityArchive, error)
+}
