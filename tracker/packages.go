@@ -36,8 +36,8 @@ type WindowsUpdate struct {
 // `diff` and `nodes`.
 type ImageContents struct {
 	Listing  PackageListing  `json:"listing"`
-	Packages []Package       `json:"packages,omitempty"`  // in the note's order
-	Images   []string        `json:"images,omitempty"`    // container image references (repo:tag)
+	Packages []Package       `json:"packages,omitempty"` // in the note's order
+	Images   []string        `json:"images,omitempty"`   // container image references (repo:tag)
 	Updates  []WindowsUpdate `json:"updates,omitempty"`
 }
 
