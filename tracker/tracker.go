@@ -48,6 +48,12 @@ type VHDNotes struct {
 	BuildID    string    // "VSTS Build NUMBER" or Windows "Build Number"
 	Commit     string    // AgentBaker commit the image was built from
 	Components map[string][]string
+	// Listing, Packages and Updates are what the note lists as installed; PackageErrors
+	// quote the lines of the package list that did not parse (the rest are kept).
+	Listing       PackageListing
+	Packages      []Package
+	PackageErrors []string
+	Updates       []WindowsUpdate
 }
 
 // NodeImage is one AKS node image of one family, as stored.
