@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -72,10 +73,16 @@ func migrateAdvisories(tx *bolt.Tx) error {
 	if _, err := tx.CreateBucketIfNotExists(bucketAdvisories); err != nil {
 		return err
 	}
+	return forgetValidators(tx, []byte("/releases-feed/"), []byte("/releases-json/"))
+}
+
+// forgetValidators deletes the validators of every URL holding one of parts, so that
+// the next cycle reads those sources whole.
+func forgetValidators(tx *bolt.Tx, parts ...[]byte) error {
 	validators := tx.Bucket(bucketValidators)
 	var stale [][]byte
 	err := validators.ForEach(func(k, _ []byte) error {
-		if bytes.Contains(k, []byte("/releases-feed/")) || bytes.Contains(k, []byte("/releases-json/")) {
+		if slices.ContainsFunc(parts, func(p []byte) bool { return bytes.Contains(k, p) }) {
 			stale = append(stale, bytes.Clone(k))
 		}
 		return nil

@@ -72,7 +72,13 @@ func putImage(w *batchWriter, im tracker.NodeImage) error {
 	}); err != nil {
 		return err
 	}
-	return w.putPacked(bucketComponents, itemKey(im.Family, im.Version), packed)
+	if err := w.putPacked(bucketComponents, itemKey(im.Family, im.Version), packed); err != nil {
+		return err
+	}
+	if im.Contents == nil {
+		return nil
+	}
+	return putContents(w, im)
 }
 
 // putPacked keeps the packed part of an item (its components, its advisories) beside

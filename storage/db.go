@@ -60,6 +60,8 @@ var migrations = []func(tx *bolt.Tx) error{
 	migratePoolImages,
 	// v4 -> v5: the security fixes of each Flatcar release, packed.
 	migrateAdvisories,
+	// v5 -> v6: what each image carries, as sets and deltas; every note read again.
+	migrateContents,
 }
 
 // Options tune Open.

@@ -26,7 +26,7 @@ func (db *DB) Apply(ctx context.Context, b tracker.Batch) ([]tracker.Event, erro
 		return nil, err
 	}
 	if len(b.Images)+len(b.FlatcarReleases)+len(b.AKSReleases)+len(b.Events)+
-		len(b.Validators)+len(b.Seeded)+len(b.Meta)+len(b.Deliveries)+len(b.PoolImages) == 0 {
+		len(b.Validators)+len(b.Seeded)+len(b.Meta)+len(b.Deliveries)+len(b.PoolImages) == 0 && b.PackageFixes == nil {
 		return nil, nil
 	}
 	if _, ok := b.Meta[keySchemaVersion]; ok {
@@ -79,6 +79,11 @@ func (w *batchWriter) write(b tracker.Batch) ([]tracker.Event, error) {
 	}
 	if err := w.putPoolImages(b.PoolImages); err != nil {
 		return nil, err
+	}
+	if b.PackageFixes != nil {
+		if err := putFixes(w, *b.PackageFixes); err != nil {
+			return nil, err
+		}
 	}
 	fresh, err := w.putEvents(b.Events)
 	if err != nil {

@@ -12,7 +12,7 @@ import (
 
 // Meta keys of the VHD notes source.
 const (
-	metaNotesCommit   = "vhd_notes:commit"   // the newest commit of the notes path that was read whole
+	MetaNotesCommit   = "vhd_notes:commit"   // the newest commit of the notes path that was read whole (storage's migrations forget it)
 	metaNotesFamilies = "vhd_notes:families" // every family upstream listed, watched or not (JSON)
 	metaNotesPending  = "vhd_notes:pending"  // files that failed, read again every cycle (JSON)
 	metaQuietPrefix   = "family_quiet:"      // + family: the newest image it was found quiet at
@@ -28,7 +28,7 @@ const familyWorkers = 4
 // or none, and none means the listing is read again.
 func (t *Tracker) readNotes(ctx context.Context, run *cycleRun, sr *SourceReport) (Batch, error) {
 	var b Batch
-	lastCommit, err := t.Store.Meta(metaNotesCommit)
+	lastCommit, err := t.Store.Meta(MetaNotesCommit)
 	if err != nil {
 		return b, err
 	}
@@ -75,7 +75,7 @@ func (t *Tracker) readNotes(ctx context.Context, run *cycleRun, sr *SourceReport
 	if err := t.lifecycle(&b, upstream, watched, read.Images); err != nil {
 		return b, err
 	}
-	b.setMeta(metaNotesCommit, listing.Commit)
+	b.setMeta(MetaNotesCommit, listing.Commit)
 	b.setMeta(metaNotesPending, encodeEntries(failed))
 	b.setValidator(lk, listing.URL, listing.Validator)
 	return b, nil

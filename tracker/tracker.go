@@ -73,6 +73,9 @@ type NodeImage struct {
 	NotesSHA  string    `json:"notes_sha,omitempty"`
 	FirstSeen time.Time `json:"first_seen"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// Contents is what the note and image list list, when a cycle read them: stored apart
+	// (Store.Contents) and never read back with the image.
+	Contents *ImageContents `json:"-"`
 }
 
 // IsFlatcar reports whether the image's OS version is a Flatcar release. Azure Container
@@ -171,6 +174,8 @@ type Batch struct {
 	// Deliveries are the outbox entries of Events. Apply keeps of each only the events
 	// that are new to the store, and adds a digest's events to its stored entry.
 	Deliveries []Delivery
+	// PackageFixes, when not nil, replace every stored fix (a read of Canonical's data).
+	PackageFixes *[]PackageFix
 }
 
 // ScopeKey names what `first_run` applies to: one family, channel or release repo.
@@ -189,6 +194,13 @@ type Store interface {
 
 	Images(family string) ([]NodeImage, error) // "" for every family
 	Image(family, version string) (NodeImage, bool, error)
+	// Contents is what an image carries in detail; nil where nothing was stored.
+	Contents(family, version string) (*ImageContents, error)
+	// PackageNames is every package name some stored image carries.
+	PackageNames() ([]string, error)
+	// PackageFixes is the stored fixes of an ecosystem's source packages whose fixes list
+	// a binary package of keys (KernelPackageKey).
+	PackageFixes(ecosystem string, keys []string) ([]PackageFix, error)
 	FlatcarReleases(channel string) ([]FlatcarRelease, error) // "" for every channel
 	AKSReleases(repo string) ([]AKSRelease, error)            // "" for every repo
 	Events(since time.Time) ([]Event, error)

@@ -1,0 +1,309 @@
+package storage
+
+import (
+	"bytes"
+	"compress/flate"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/nodewatch/nodewatch/tracker"
+)
+
+// What an image carries (its packages, container images and Windows updates) is most of
+// what its note says: 700 packages an Ubuntu image, kept for every image of every family.
+// Consecutive images of a family share most of it, so it is kept as sets and deltas:
+//
+//   - bucketPackageSets holds full sets, each written once and never changed, keyed
+//     `<family>\x00<version>\x00<hash>` by the image that first carried it;
+//   - bucketContents holds, per image, the key of its set and the lines it adds to or
+//     drops from that set.
+//
+// An image starts a new set when its delta would exceed a quarter of its own lines, so
+// reading one costs a set and a delta whichever image it is. Both are flate-compressed.
+// Neither bucket is read by `images` or the status page: only by show, diff and nodes.
+var (
+	bucketPackageSets = []byte("package_sets")
+	bucketContents    = []byte("image_contents")
+)
+
+// A content line is one item, its kind first: `P<name>\t<version>\t<arch>`, `I<ref>`,
+// `U<id>\t<kind>`. Sets are sorted lines; a delta line is `+<line>` or `-<line>`.
+func contentLines(c *tracker.ImageContents) ([]string, error) {
+	lines := make([]string, 0, len(c.Packages)+len(c.Images)+len(c.Updates))
+	add := func(kind byte, fields ...string) error {
+		for _, f := range fields {
+			if strings.ContainsAny(f, "\t\n\x00") {
+				return fmt.Errorf("%q holds a tab, newline or NUL", f)
+			}
+		}
+		lines = append(lines, string(kind)+strings.Join(fields, "\t"))
+		return nil
+	}
+	for _, p := range c.Packages {
+		if err := add('P', p.Name, p.Version, p.Arch); err != nil {
+			return nil, fmt.Errorf("package %w", err)
+		}
+	}
+	for _, ref := range c.Images {
+		if err := add('I', ref); err != nil {
+			return nil, fmt.Errorf("container image %w", err)
+		}
+	}
+	for _, u := range c.Updates {
+		if err := add('U', u.ID, u.Kind); err != nil {
+			return nil, fmt.Errorf("update %w", err)
+		}
+	}
+	slices.Sort(lines)
+	return slices.Compact(lines), nil
+}
+
+// contentsOf is what contentLines wrote, read back.
+func contentsOf(listing tracker.PackageListing, lines []string) *tracker.ImageContents {
+	c := &tracker.ImageContents{Listing: listing}
+	for _, line := range lines {
+		if line == "" {
+			continue
+		}
+		f := strings.Split(line[1:], "\t")
+		switch line[0] {
+		case 'P':
+			if len(f) == 3 {
+				c.Packages = append(c.Packages, tracker.Package{Name: f[0], Version: f[1], Arch: f[2]})
+			}
+		case 'I':
+			c.Images = append(c.Images, f[0])
+		case 'U':
+			if len(f) == 2 {
+				c.Updates = append(c.Updates, tracker.WindowsUpdate{ID: f[0], Kind: f[1]})
+			}
+		}
+	}
+	return c
+}
+
+// delta is what turns base into lines (both sorted).
+func delta(base, lines []string) []string {
+	var out []string
+	i, j := 0, 0
+	for i < len(base) || j < len(lines) {
+		switch {
+		case j == len(lines) || i < len(base) && base[i] < lines[j]:
+			out = append(out, "-"+base[i])
+			i++
+		case i == len(base) || lines[j] < base[i]:
+			out = append(out, "+"+lines[j])
+			j++
+		default:
+			i, j = i+1, j+1
+		}
+	}
+	return out
+}
+
+// applyDelta is base with d applied, sorted.
+func applyDelta(base, d []string) []string {
+	drop := map[string]bool{}
+	var add []string
+	for _, line := range d {
+		switch {
+		case strings.HasPrefix(line, "-"):
+			drop[line[1:]] = true
+		case strings.HasPrefix(line, "+"):
+			add = append(add, line[1:])
+		}
+	}
+	out := make([]string, 0, len(base)+len(add))
+	for _, line := range base {
+		if !drop[line] {
+			out = append(out, line)
+		}
+	}
+	out = append(out, add...)
+	slices.Sort(out)
+	return out
+}
+
+// putContents stores what an image carries against the set of the image before it in
+// the family (by key), or as a new set.
+func putContents(w *batchWriter, im tracker.NodeImage) error {
+	lines, err := contentLines(im.Contents)
+	if err != nil {
+		return fmt.Errorf("encode contents of %s %s: %w", im.Family, im.Version, err)
+	}
+	key := itemKey(im.Family, im.Version)
+	setKey, base, err := w.neighbourSet(im.Family, key)
+	if err != nil {
+		return err
+	}
+	var d []string
+	if setKey != nil {
+		d = delta(base, lines)
+	}
+	if setKey == nil || len(d) > len(lines)/4 {
+		h := fnv.New64a()
+		for _, line := range lines {
+			h.Write([]byte(line + "\n"))
+		}
+		setKey = fmt.Appendf(slices.Clone(key), "\x00%016x", h.Sum64())
+		if w.tx.Bucket(bucketPackageSets).Get(setKey) == nil {
+			if err := w.put(bucketPackageSets, setKey, compress(strings.Join(lines, "\n"))); err != nil {
+				return err
+			}
+		}
+		d = nil
+	}
+	record := string(setKey) + "\n" + string(im.Contents.Listing) + "\n" + strings.Join(d, "\n")
+	return w.put(bucketContents, key, compress(record))
+}
+
+// neighbourSet is the set the image's record uses if it is stored already, else the set
+// of the nearest image before it in the family, else of the nearest after: nil for none.
+func (w *batchWriter) neighbourSet(family string, key []byte) ([]byte, []string, error) {
+	prefix := itemKey(family, "")
+	c := w.tx.Bucket(bucketContents).Cursor()
+	k, v := c.Seek(key)
+	if k == nil || !bytes.Equal(k, key) {
+		if pk, pv := c.Prev(); pk != nil && bytes.HasPrefix(pk, prefix) {
+			k, v = pk, pv
+		} else if k == nil || !bytes.HasPrefix(k, prefix) {
+			return nil, nil, nil
+		} else if k, v = c.Seek(key); k == nil || !bytes.HasPrefix(k, prefix) {
+			return nil, nil, nil
+		}
+	}
+	setKey, _, _, err := readRecord(v)
+	if err != nil {
+		return nil, nil, fmt.Errorf("contents of %q: %w", k, err)
+	}
+	set, err := readSet(w.tx, setKey)
+	return setKey, set, err
+}
+
+func readRecord(v []byte) (setKey []byte, listing tracker.PackageListing, d []string, err error) {
+	text, err := decompress(v)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	head, rest, _ := strings.Cut(text, "\n")
+	l, rest, _ := strings.Cut(rest, "\n")
+	if rest != "" {
+		d = strings.Split(rest, "\n")
+	}
+	return []byte(head), tracker.PackageListing(l), d, nil
+}
+
+func readSet(tx *bolt.Tx, setKey []byte) ([]string, error) {
+	v := tx.Bucket(bucketPackageSets).Get(setKey)
+	if v == nil {
+		return nil, fmt.Errorf("package set %q is missing", setKey)
+	}
+	text, err := decompress(v)
+	if err != nil || text == "" {
+		return nil, err
+	}
+	return strings.Split(text, "\n"), nil
+}
+
+// Contents implements tracker.Store.
+func (db *DB) Contents(family, version string) (*tracker.ImageContents, error) {
+	var out *tracker.ImageContents
+	key := itemKey(family, version)
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketContents).Get(key)
+		if v == nil {
+			return nil
+		}
+		setKey, listing, d, err := readRecord(v)
+		if err != nil {
+			return err
+		}
+		set, err := readSet(tx, setKey)
+		if err != nil {
+			return err
+		}
+		out = contentsOf(listing, applyDelta(set, d))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read contents of %s %s from %s: %w", family, version, db.path, err)
+	}
+	return out, nil
+}
+
+var flateWriters = sync.Pool{New: func() any {
+	w, _ := flate.NewWriter(nil, flate.DefaultCompression)
+	return w
+}}
+
+func compress(s string) []byte {
+	var b bytes.Buffer
+	w := flateWriters.Get().(*flate.Writer)
+	w.Reset(&b)
+	_, _ = io.WriteString(w, s)
+	_ = w.Close()
+	flateWriters.Put(w)
+	return b.Bytes()
+}
+
+func decompress(v []byte) (string, error) {
+	r := flate.NewReader(bytes.NewReader(v))
+	defer r.Close()
+	var b strings.Builder
+	if _, err := io.Copy(&b, r); err != nil {
+		return "", fmt.Errorf("decompress: %w", err)
+	}
+	return b.String(), nil
+}
+
+// migrateContents (v5 -> v6) makes the contents' buckets, and forgets what says the
+// notes were read (each image's blob SHA, the notes' newest commit and its validator),
+// so that the next cycle reads every note again for what it carries: an edit, no event.
+func migrateContents(tx *bolt.Tx) error {
+	for _, name := range [][]byte{bucketPackageSets, bucketContents} {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return err
+		}
+	}
+	if err := migrateFixes(tx); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketMeta).Delete([]byte(tracker.MetaNotesCommit)); err != nil {
+		return err
+	}
+	if err := forgetValidators(tx, []byte("/commits?path=")); err != nil {
+		return err
+	}
+	images := tx.Bucket(bucketImages)
+	type edit struct{ key, value []byte }
+	var edits []edit
+	err := images.ForEach(func(k, v []byte) error {
+		// The SHA is a JSON string field: rewriting it in place keeps every other byte.
+		i := bytes.Index(v, []byte(`"notes_sha":"`))
+		if i < 0 {
+			return nil
+		}
+		end := bytes.IndexByte(v[i+len(`"notes_sha":"`):], '"')
+		if end < 0 {
+			return fmt.Errorf("image %q: unterminated notes_sha", k)
+		}
+		nv := slices.Concat(v[:i+len(`"notes_sha":"`)], v[i+len(`"notes_sha":"`)+end:])
+		edits = append(edits, edit{bytes.Clone(k), nv})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, e := range edits {
+		if err := images.Put(e.key, e.value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
