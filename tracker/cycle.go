@@ -29,6 +29,11 @@ type Tracker struct {
 	Notes    VHDNotesSource   // nil: VHD notes disabled
 	AKS      AKSReleaseSource // nil: AKS releases disabled
 	Flatcar  FlatcarSource    // nil: Flatcar disabled
+	// UbuntuSecurity, when set, is Canonical's OSV archive at UbuntuSecurityURL, read at
+	// most every UbuntuSecurityEvery (0: DefaultUbuntuSecurityEvery).
+	UbuntuSecurity      UbuntuSecuritySource
+	UbuntuSecurityURL   string
+	UbuntuSecurityEvery time.Duration
 	Families []string
 	// PoolFamilies, when set, names the families that watched node pools run: they are
 	// watched whatever Families says.
@@ -131,6 +136,9 @@ func (t *Tracker) Cycle(ctx context.Context) (CycleReport, []Event, error) {
 		}()
 	}
 	wg.Wait()
+	if sr, ok := t.securityAfterNotes(ctx, run); ok {
+		reports = append(reports, sr)
+	}
 	<-probed
 	rep.Sources = append(append(reports, run.familyReports()...), probes...)
 	if t.Pools != nil && run.storeErr == nil {
@@ -157,6 +165,25 @@ func (t *Tracker) Cycle(ctx context.Context) (CycleReport, []Event, error) {
 		return rep, run.events, fmt.Errorf("recording the cycle: %w", err)
 	}
 	return rep, run.events, nil
+}
+
+// securityAfterNotes reads Canonical's data when it is due, after the notes: the fixes
+// kept are those of the packages the images carry.
+func (t *Tracker) securityAfterNotes(ctx context.Context, run *cycleRun) (SourceReport, bool) {
+	sr := SourceReport{Source: "ubuntu_security"}
+	if t.UbuntuSecurity == nil || run.storeErr != nil {
+		return sr, false
+	}
+	due, err := t.ubuntuSecurityDue()
+	if err != nil {
+		sr.Errors = append(sr.Errors, err.Error())
+		return sr, true
+	}
+	if !due {
+		return sr, false
+	}
+	run.read(ctx, &sr, func(ctx context.Context) (Batch, error) { return t.readUbuntuSecurity(ctx, &sr) })
+	return sr, true
 }
 
 // stored reports whether a cycle stored a new or edited item.

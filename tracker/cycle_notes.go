@@ -299,9 +299,11 @@ func (t *Tracker) readFamily(ctx context.Context, family string, entries []NoteE
 		}
 	}
 	var todo, imageLists, failed []NoteEntry
+	listOf := map[string]NoteEntry{}
 	for _, e := range entries {
-		if strings.HasSuffix(e.Name, "-image-list.json") {
+		if v, ok := strings.CutSuffix(e.Name, "-image-list.json"); ok {
 			imageLists = append(imageLists, e)
+			listOf[v] = e
 		}
 		if e.Version == "" {
 			continue
@@ -315,7 +317,7 @@ func (t *Tracker) readFamily(ctx context.Context, family string, entries []NoteE
 		todo = append(todo, e)
 	}
 
-	notes, errs := t.fetchNotes(ctx, todo)
+	notes, errs := t.fetchNotes(ctx, todo, listOf)
 	now := t.now()
 	var isNew []string
 	for i, e := range todo {
@@ -329,6 +331,10 @@ func (t *Tracker) readFamily(ctx context.Context, family string, entries []NoteE
 			Family: family, Version: e.Version, OS: n.OS, Kernel: n.Kernel, BuildTime: n.BuildTime.UTC(),
 			BuildID: n.BuildID, Commit: n.Commit, Components: n.Components, NotesURL: e.HTMLURL, NotesSHA: e.SHA,
 			FirstSeen: now, UpdatedAt: now,
+			Contents: &ImageContents{Listing: n.Listing, Packages: n.Packages, Images: n.containerImages, Updates: n.Updates},
+		}
+		for _, line := range n.PackageErrors {
+			sr.Warnings = append(sr.Warnings, fmt.Sprintf("%s: installed packages: %s (kept the other lines)", e.Path, line))
 		}
 		if old, ok := have[e.Version]; ok {
 			im.SKU, im.FirstSeen = old.SKU, old.FirstSeen
@@ -465,9 +471,11 @@ func newestImageList(lists []NoteEntry) NoteEntry {
 	return best
 }
 
-// fetchNotes downloads and parses notes concurrently, bounded across all families.
-func (t *Tracker) fetchNotes(ctx context.Context, todo []NoteEntry) ([]VHDNotes, []error) {
-	notes := make([]VHDNotes, len(todo))
+// fetchNotes downloads and parses notes concurrently, bounded across all families, each
+// with the container images of its image list (lists, by image version) where there is
+// one: a note whose list fails is retried whole, so that no image is stored half read.
+func (t *Tracker) fetchNotes(ctx context.Context, todo []NoteEntry, lists map[string]NoteEntry) ([]readNote, []error) {
+	notes := make([]readNote, len(todo))
 	errs := make([]error, len(todo))
 	sem, _ := ctx.Value(semKey{}).(chan struct{})
 	if sem == nil {
@@ -485,9 +493,18 @@ func (t *Tracker) fetchNotes(ctx context.Context, todo []NoteEntry) ([]VHDNotes,
 				return
 			}
 			defer func() { <-sem }()
-			notes[i], errs[i] = t.Notes.FetchNote(ctx, e)
+			notes[i].VHDNotes, errs[i] = t.Notes.FetchNote(ctx, e)
+			if list, ok := lists[e.Version]; ok && errs[i] == nil {
+				notes[i].containerImages, errs[i] = t.Notes.FetchContainerImages(ctx, list)
+			}
 		}()
 	}
 	wg.Wait()
 	return notes, errs
+}
+
+// readNote is a note read with its image list's container images.
+type readNote struct {
+	VHDNotes
+	containerImages []string
 }

@@ -65,6 +65,9 @@ type VHDNotesSource interface {
 	FetchNote(ctx context.Context, e NoteEntry) (VHDNotes, error)
 	// FetchSKU reads the sku from one `*-image-list.json` of the family.
 	FetchSKU(ctx context.Context, e NoteEntry) (string, error)
+	// FetchContainerImages reads the container images one `<version>-image-list.json`
+	// lists.
+	FetchContainerImages(ctx context.Context, e NoteEntry) ([]string, error)
 }
 
 // ReleasePages is what a paginated release list brought: the releases of every page that

@@ -110,6 +110,16 @@ type Sources struct {
 	AKSReleases AKSReleases `yaml:"aks_releases" json:"aks_releases"`
 	VHDNotes    VHDNotes    `yaml:"vhd_notes" json:"vhd_notes"`
 	Flatcar     Flatcar     `yaml:"flatcar" json:"flatcar"`
+	// UbuntuSecurity is Canonical's OSV archive: what each Ubuntu image fixes.
+	UbuntuSecurity UbuntuSecurity `yaml:"ubuntu_security" json:"ubuntu_security"`
+}
+
+// UbuntuSecurity is a tar.xz of OSV records (any layout), read conditionally at most
+// Every.
+type UbuntuSecurity struct {
+	Enabled bool     `yaml:"enabled" json:"enabled"`
+	URL     string   `yaml:"url" json:"url"`
+	Every   Duration `yaml:"every" json:"every"`
 }
 
 type AKSReleases struct {
@@ -208,6 +218,11 @@ func Default() *Config {
 				BaseURL:  "https://www.flatcar.org",
 				Channels: []string{"stable", "beta", "alpha", "lts"},
 				Format:   FlatcarFeed,
+			},
+			UbuntuSecurity: UbuntuSecurity{
+				Enabled: true,
+				URL:     "https://security-metadata.canonical.com/osv/osv-all.tar.xz",
+				Every:   Duration{24 * time.Hour},
 			},
 		},
 		FirstRun: FirstRunSilent,

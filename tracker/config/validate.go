@@ -115,6 +115,14 @@ func (c *Config) validateSources(p *problems) {
 	}
 	p.channels("sources.flatcar.channels", f.Channels)
 	p.oneOf("sources.flatcar.format", f.Format, []string{FlatcarFeed, FlatcarJSON})
+
+	u := s.UbuntuSecurity
+	if err := httpURL(u.URL); err != nil {
+		p.add("sources.ubuntu_security.url", "%q %v", u.URL, err)
+	}
+	if u.Every.Duration < time.Minute {
+		p.add("sources.ubuntu_security.every", "%s is too often for an archive of tens of megabytes; at least 1m (the default is 24h)", u.Every.Duration)
+	}
 }
 
 func (c *Config) validateKubernetes(p *problems) {

@@ -230,6 +230,19 @@ func (c *Client) FetchNote(ctx context.Context, e tracker.NoteEntry) (tracker.VH
 	return n, nil
 }
 
+// FetchContainerImages implements tracker.VHDNotesSource.
+func (c *Client) FetchContainerImages(ctx context.Context, e tracker.NoteEntry) ([]string, error) {
+	body, err := c.download(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	images, err := vhdnotes.ParseContainerImages(body)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", e.Path, err)
+	}
+	return images, nil
+}
+
 // FetchSKU implements tracker.VHDNotesSource.
 func (c *Client) FetchSKU(ctx context.Context, e tracker.NoteEntry) (string, error) {
 	body, err := c.download(ctx, e)

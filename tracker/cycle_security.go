@@ -1,0 +1,152 @@
+package tracker
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"time"
+)
+
+// Meta keys of Canonical's security data.
+const (
+	metaUbuntuSecurityRead   = "ubuntu_security:read_at" // when the archive was last read (or found unchanged)
+	metaUbuntuSecurityWanted = "ubuntu_security:wanted"  // what the stored fixes were kept for
+)
+
+// DefaultUbuntuSecurityEvery is how often Canonical's archive is read by default: it is
+// published a few times a day and weighs tens of megabytes.
+const DefaultUbuntuSecurityEvery = 24 * time.Hour
+
+// ubuntuSecurityDue reports whether the archive is to be read this cycle.
+func (t *Tracker) ubuntuSecurityDue() (bool, error) {
+	last, err := t.Store.Meta(metaUbuntuSecurityRead)
+	if err != nil || last == "" {
+		return err == nil, err
+	}
+	at, err := time.Parse(time.RFC3339, last)
+	if err != nil {
+		return true, nil
+	}
+	every := t.UbuntuSecurityEvery
+	if every <= 0 {
+		every = DefaultUbuntuSecurityEvery
+	}
+	return !t.now().Before(at.Add(every)), nil
+}
+
+// readUbuntuSecurity reads Canonical's archive, conditionally, keeping the fixes of the
+// Ubuntu releases and the packages the stored images carry. It runs after the notes, so
+// that a first cycle knows the packages it has just stored. When those grew since the
+// last read, the archive is read whole again: the stored fixes were kept for fewer.
+func (t *Tracker) readUbuntuSecurity(ctx context.Context, sr *SourceReport) (Batch, error) {
+	var b Batch
+	releases, inUse, err := t.ubuntuInUse()
+	if err != nil || len(releases) == 0 {
+		return b, err
+	}
+	wanted := wantedFingerprint(releases, inUse)
+	lk := newLookup(t.Store)
+	url := t.UbuntuSecurityURL
+	v, err := lk.get(url)
+	if err != nil {
+		return b, err
+	}
+	if old, err := t.Store.Meta(metaUbuntuSecurityWanted); err != nil {
+		return b, err
+	} else if old != wanted {
+		v = Validator{}
+	}
+	ecosystems := map[string]bool{}
+	for _, r := range releases {
+		for _, e := range UbuntuEcosystems(r) {
+			ecosystems[e] = true
+		}
+	}
+	keep := SecurityFilter{
+		Ecosystem: func(e string) bool { return ecosystems[e] },
+		Package:   func(name string) bool { return inUse[KernelPackageKey(name)] },
+	}
+	archive, err := t.UbuntuSecurity.Archive(ctx, v, keep)
+	if err != nil {
+		return b, err
+	}
+	b.setMeta(metaUbuntuSecurityRead, t.now().Format(time.RFC3339))
+	b.setValidator(lk, url, archive.Validator)
+	if archive.NotModified {
+		return b, nil
+	}
+	for _, e := range archive.RecordErrors {
+		sr.Warnings = append(sr.Warnings, "ubuntu_security: "+e)
+	}
+	fixes := pruneFixes(archive.Fixes, inUse)
+	b.PackageFixes = &fixes
+	b.setMeta(metaUbuntuSecurityWanted, wanted)
+	sr.UpdatedItems = len(fixes)
+	t.logger().Info("ubuntu security data read", "records", archive.Records, "fixes_kept", len(fixes),
+		"unfixed", archive.Unfixed, "record_errors", len(archive.RecordErrors))
+	return b, nil
+}
+
+// ubuntuInUse is the Ubuntu releases of the stored images and the package names (by
+// KernelPackageKey) they carry.
+func (t *Tracker) ubuntuInUse() ([]string, map[string]bool, error) {
+	images, err := t.Store.Images("")
+	if err != nil {
+		return nil, nil, err
+	}
+	var releases []string
+	for _, im := range images {
+		if im.IsUbuntu() && im.OS.VersionID != "" && !slices.Contains(releases, im.OS.VersionID) {
+			releases = append(releases, im.OS.VersionID)
+		}
+	}
+	if len(releases) == 0 {
+		return nil, nil, nil
+	}
+	names, err := t.Store.PackageNames()
+	if err != nil {
+		return nil, nil, err
+	}
+	inUse := make(map[string]bool, len(names))
+	for _, n := range names {
+		inUse[KernelPackageKey(n)] = true
+	}
+	slices.Sort(releases)
+	return releases, inUse, nil
+}
+
+func wantedFingerprint(releases []string, inUse map[string]bool) string {
+	h := fnv.New64a()
+	for _, r := range releases {
+		fmt.Fprintf(h, "r%s\n", r)
+	}
+	names := make([]string, 0, len(inUse))
+	for n := range inUse {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		fmt.Fprintf(h, "p%s\n", n)
+	}
+	return fmt.Sprintf("%016x", h.Sum64())
+}
+
+// pruneFixes keeps of each fix the binaries some image carries (a kernel notice lists a
+// hundred), and only the fixes left with one.
+func pruneFixes(fixes []PackageFix, inUse map[string]bool) []PackageFix {
+	out := fixes[:0]
+	for _, f := range fixes {
+		kept := map[string]string{}
+		for name, v := range f.Binaries {
+			if inUse[KernelPackageKey(name)] {
+				kept[name] = v
+			}
+		}
+		if len(kept) > 0 {
+			f.Binaries = kept
+			out = append(out, f)
+		}
+	}
+	return out
+}
