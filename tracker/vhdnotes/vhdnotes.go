@@ -78,6 +78,7 @@ func Parse(data []byte) (tracker.VHDNotes, error) {
 	if !p.marked {
 		return tracker.VHDNotes{}, errors.New("no line of a Linux or Windows VHD note (such as \"Starting build on\", \"Using kernel:\", \"OS Name :\")")
 	}
+	p.finishPackageErrors()
 	if !p.osRelease && p.ubuntuVersion != "" {
 		// Ubuntu notes from before the os-release block name only the release.
 		p.notes.OS.Name, p.notes.OS.VersionID = "Ubuntu", p.ubuntuVersion
@@ -96,6 +97,11 @@ type parser struct {
 	inComponents bool
 	// kernelNext is set after `Using kernel:` until the next line that is not blank.
 	kernelNext bool
+	// inQFEs is set after a Windows note's `Installed QFEs` until a line that is not
+	// indented.
+	inQFEs bool
+	// badLines counts the lines of the installed lists that did not parse.
+	badLines int
 }
 
 // parse scans the note once, line by line; blocks it does not read are skipped whole.
@@ -110,9 +116,12 @@ func (p *parser) parse(data []byte) error {
 			if !ok {
 				return fmt.Errorf("%s block has no end: truncated note?", name)
 			}
-			if string(name) == "os-release" {
+			switch string(name) {
+			case "os-release":
 				p.marked, p.osRelease = true, true
 				p.readOSRelease(block)
+			case "Installed Packages":
+				p.readPackages(block)
 			}
 			data = rest
 			continue
@@ -212,6 +221,14 @@ func kernelRelease(line []byte) string {
 // readLine reads one line outside the blocks. Most lines of a note are package, image or
 // file listings, so the cheap tests come first.
 func (p *parser) readLine(line []byte) {
+	if p.inQFEs {
+		// The list ends at a line that is not indented, a blank one included.
+		if item := bytes.TrimSpace(line); len(item) > 0 && (line[0] == ' ' || line[0] == '\t') {
+			p.readQFE(item)
+			return
+		}
+		p.inQFEs = false
+	}
 	if len(line) == 0 {
 		return
 	}
@@ -251,6 +268,8 @@ func (p *parser) readLine(line []byte) {
 		p.ubuntuVersion = string(bytes.TrimSpace(line[len("Ubuntu version:"):]))
 	case bytes.HasPrefix(line, []byte("OS ")):
 		p.readWindowsInfo(line)
+	case string(bytes.TrimSpace(line)) == "Installed QFEs": // Windows
+		p.inQFEs = true
 	case bytes.HasPrefix(line, []byte("Version: ctr ")): // Windows: `ctr <module> <version>`
 		f := bytes.Fields(line[len("Version: ctr "):])
 		if len(f) == 2 && bytes.Contains(f[0], []byte("containerd")) {
