@@ -109,14 +109,20 @@ func Show(s Store, query string) (Found, error) {
 		m := ResolveName(n, FamilySKUs(images))
 		found.Name, version, families = &m, n.Version, m.Families
 	}
-	sorted := SortImages(images)
+	// Only the families that have the version are linked: show answers within 50 ms
+	// over a full history, which linking every family took most of.
+	sorted := SortImages(imagesOfFamiliesWith(images, version))
 	var channels map[string]*channelAdvisories
 	for _, v := range ListImages(sorted, releases) {
 		if v.Version == version && (found.Name == nil || slices.Contains(families, v.Family)) {
 			if channels == nil {
 				channels = flatcarChannels(releases)
 			}
-			found.Images = append(found.Images, detail(v, sorted, channels))
+			d, err := detail(s, v, sorted, channels)
+			if err != nil {
+				return found, err
+			}
+			found.Images = append(found.Images, d)
 		}
 	}
 	if found.Name == nil {
@@ -140,6 +146,23 @@ func Show(s Store, query string) (Found, error) {
 		}
 	}
 	return found, nil
+}
+
+// imagesOfFamiliesWith keeps the images of the families that have an image of version.
+func imagesOfFamiliesWith(images []NodeImage, version string) []NodeImage {
+	has := map[string]bool{}
+	for _, im := range images {
+		if im.Version == version {
+			has[im.Family] = true
+		}
+	}
+	out := make([]NodeImage, 0, len(images))
+	for _, im := range images {
+		if has[im.Family] {
+			out = append(out, im)
+		}
+	}
+	return out
 }
 
 // FamilySKUs maps every family of images to its sku ("" while unknown).

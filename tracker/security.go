@@ -179,30 +179,24 @@ func previousFlatcar(prev *NodeImage) *string {
 }
 
 // ImageDetail is an image as `show` gives it: its view with what it fixes and lacks in
-// full, where `images` counts them.
+// full, where `images` counts them, and what changed in what it carries.
 type ImageDetail struct {
 	ImageView
 	Security *ImageSecurity `json:"security"`
+	ContentChanges
 }
 
-// detail fills in an image's security from the history (sorted by SortImages) and the
-// Flatcar channels' tables.
-func detail(v ImageView, sorted []NodeImage, channels map[string]*channelAdvisories) ImageDetail {
+// detail is an image's view completed from the history (sorted by SortImages), the
+// Flatcar channels' tables and what the store keeps of what each image carries.
+func detail(s Store, v ImageView, sorted []NodeImage, channels map[string]*channelAdvisories) (ImageDetail, error) {
 	d := ImageDetail{ImageView: v}
-	if v.Flatcar == nil || v.Flatcar.Channel == nil {
-		return d
-	}
 	var prev *NodeImage
 	if v.Previous != nil {
 		if i := slices.IndexFunc(sorted, func(im NodeImage) bool { return im.Family == v.Family && im.Version == *v.Previous }); i >= 0 {
 			prev = &sorted[i]
 		}
 	}
-	d.Security = flatcarSecurity(channels, v.Flatcar, previousFlatcar(prev))
-	if d.Security != nil {
-		d.Security.Previous = v.Previous
-	}
-	return d
+	return d, withContents(s, &d, prev, channels)
 }
 
 // counts is ImageSecurity counted, the missing count from the channel's table.

@@ -1,0 +1,159 @@
+package tracker
+
+import (
+	"fmt"
+	"slices"
+)
+
+// ContentChanges is what changed in what an image carries since an earlier image of its
+// family, with why a part is null where it is.
+type ContentChanges struct {
+	Packages        *PackageChanges        `json:"packages"`
+	ContainerImages *ContainerImageChanges `json:"container_images"`
+	Updates         *UpdateChanges         `json:"updates"`
+	// Unknown says, in a person's words, what nodewatch cannot tell of this image and why.
+	Unknown []string `json:"unknown,omitempty"`
+}
+
+// CompareContents compares what two images carry: prev (of version since; nil for none)
+// and cur. A part is null where either side does not list it.
+func CompareContents(since *string, prev, cur *ImageContents) ContentChanges {
+	var c ContentChanges
+	switch {
+	case cur == nil:
+		c.Unknown = append(c.Unknown, "what this image carries was not read (stored before nodewatch read packages; the next cycle reads it)")
+		return c
+	case cur.Listing == PackagesStub:
+		c.Unknown = append(c.Unknown, "its note lists no packages (listInstalledPackages stub)")
+	}
+	if prev == nil {
+		if since == nil {
+			c.Unknown = append(c.Unknown, "no earlier image of the family is stored to compare with")
+		} else {
+			c.Unknown = append(c.Unknown, fmt.Sprintf("what %s carries was not read", *since))
+		}
+		return c
+	}
+	if cur.Listing == PackagesListed && prev.Listing == PackagesListed {
+		up, added, removed := DiffPackages(prev.Packages, cur.Packages)
+		c.Packages = &PackageChanges{Previous: since, Upgraded: up, Added: added, Removed: removed}
+	}
+	if len(cur.Images) > 0 && len(prev.Images) > 0 {
+		ci := DiffContainerImages(prev.Images, cur.Images)
+		c.ContainerImages = &ci
+	}
+	if len(cur.Updates) > 0 && len(prev.Updates) > 0 {
+		u := DiffUpdates(prev.Updates, cur.Updates)
+		c.Updates = &u
+	}
+	return c
+}
+
+// imageSecurity is what an image fixes since another of its family (since; nil for
+// none) and what it lacks, from the source there is for its OS: Flatcar's notes or
+// Canonical's records; nil where there is none.
+func imageSecurity(s Store, cur ImageView, since *NodeImage, sinceContents, curContents *ImageContents,
+	channels map[string]*channelAdvisories) (*ImageSecurity, error) {
+	var sinceVersion *string
+	if since != nil {
+		sinceVersion = &since.Version
+	}
+	if cur.Flatcar != nil {
+		sec := flatcarSecurity(channels, cur.Flatcar, previousFlatcar(since))
+		if sec != nil {
+			sec.Previous = sinceVersion
+		}
+		return sec, nil
+	}
+	if cur.OS.ID != "ubuntu" {
+		return nil, nil
+	}
+	return ubuntuSecurity(cur.OS.VersionID, sinceVersion, sinceContents, curContents, s.PackageFixes)
+}
+
+// withContents completes an image's detail with what it carries against since (the
+// image before it, or the start of a diff) and what it fixes.
+func withContents(s Store, d *ImageDetail, since *NodeImage, channels map[string]*channelAdvisories) error {
+	cur, err := s.Contents(d.Family, d.Version)
+	if err != nil {
+		return err
+	}
+	var prev *ImageContents
+	var sinceVersion *string
+	if since != nil {
+		sinceVersion = &since.Version
+		if prev, err = s.Contents(since.Family, since.Version); err != nil {
+			return err
+		}
+	}
+	d.ContentChanges = CompareContents(sinceVersion, prev, cur)
+	if d.Security, err = imageSecurity(s, d.ImageView, since, prev, cur, channels); err != nil {
+		return err
+	}
+	if d.Security == nil && d.OS.ID == "azurelinux" {
+		d.Unknown = append(d.Unknown, NoAzureLinuxSource)
+	}
+	return nil
+}
+
+// ImageDiff is the cumulative change between two images of a family: `nodewatch diff`.
+type ImageDiff struct {
+	Family string `json:"family"`
+	From   string `json:"from"`
+	To     string `json:"to"`
+	// Images are the versions after From up to To, oldest first.
+	Images   []string       `json:"images"`
+	Security *ImageSecurity `json:"security"`
+	ContentChanges
+}
+
+// Diff is what changed between two images of a family: the packages, container images
+// and updates of To against From, and every advisory fixed after From up to To.
+func Diff(s Store, family, from, to string) (ImageDiff, error) {
+	d := ImageDiff{Family: family, From: from, To: to, Images: []string{}}
+	images, err := s.Images(family)
+	if err != nil {
+		return d, err
+	}
+	if len(images) == 0 {
+		return d, fmt.Errorf("no family %q is stored (see `nodewatch families`)", family)
+	}
+	if from == to {
+		return d, fmt.Errorf("%s is both ends: name two images of %s", from, family)
+	}
+	if CompareImageVersions(from, to) > 0 {
+		return d, fmt.Errorf("%s is newer than %s: give the older image first", from, to)
+	}
+	sorted := SortImages(images)
+	var fromImage *NodeImage
+	for i := range sorted {
+		switch v := sorted[i].Version; {
+		case v == from:
+			fromImage = &sorted[i]
+		case CompareImageVersions(v, from) > 0 && CompareImageVersions(v, to) <= 0:
+			d.Images = append(d.Images, v)
+		}
+	}
+	if fromImage == nil {
+		return d, fmt.Errorf("%s has no image %s", family, from)
+	}
+	if !slices.Contains(d.Images, to) {
+		return d, fmt.Errorf("%s has no image %s", family, to)
+	}
+	releases, err := s.FlatcarReleases("")
+	if err != nil {
+		return d, err
+	}
+	var toView ImageView
+	for _, v := range ListImages(sorted, releases) {
+		if v.Version == to {
+			toView = v
+		}
+	}
+	detail := ImageDetail{ImageView: toView}
+	if err := withContents(s, &detail, fromImage, flatcarChannels(releases)); err != nil {
+		return d, err
+	}
+	d.Security, d.ContentChanges = detail.Security, detail.ContentChanges
+	return d, nil
+}
