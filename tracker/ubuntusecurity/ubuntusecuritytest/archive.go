@@ -1,0 +1,143 @@
+// Package ubuntusecuritytest builds osv-all.tar.xz archives for tests from the real
+// Canonical records kept in tracker/ubuntusecurity/testdata (see its README.md), so
+// that any package's tests can serve or read Canonical's data without hand-written
+// records.
+package ubuntusecuritytest
+
+import (
+	"archive/tar"
+	"bytes"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ulikunitz/xz"
+)
+
+// File is one entry of an archive: a slash-separated path and its bytes.
+type File struct {
+	Name string
+	Data []byte
+}
+
+// Dir is the absolute path of tracker/ubuntusecurity/testdata, found from this source
+// file so that tests of any package can use it.
+func Dir() string {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		panic("ubuntusecuritytest: no caller information")
+	}
+	return filepath.Join(filepath.Dir(filepath.Dir(file)), "testdata")
+}
+
+// Records returns the real records named, by their paths below Dir
+// ("osv/usn/USN-7162-1.json"), or every .json record there when none is named.
+func Records(t testing.TB, names ...string) []File {
+	t.Helper()
+	dir := Dir()
+	if len(names) == 0 {
+		err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && strings.HasSuffix(p, ".json") {
+				rel, _ := filepath.Rel(dir, p)
+				names = append(names, filepath.ToSlash(rel))
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sort.Strings(names)
+	}
+	files := make([]File, 0, len(names))
+	for _, name := range names {
+		data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(name)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, File{Name: name, Data: data})
+	}
+	return files
+}
+
+// Archive is a tar.xz of the real records named (every one when none is), laid out as
+// upstream lays them out.
+func Archive(t testing.TB, names ...string) []byte {
+	t.Helper()
+	return Build(t, Records(t, names...)...)
+}
+
+// Build is a tar.xz of files, in order.
+func Build(t testing.TB, files ...File) []byte {
+	t.Helper()
+	return XZ(t, Tar(t, files...))
+}
+
+// Tar is a tar of files, in order, each preceded by its directories as `tar -c` writes
+// them: readers must skip entries that are not regular files.
+func Tar(t testing.TB, files ...File) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := WriteTar(tw, map[string]bool{}, files...); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// modTime dates every entry, so that an archive's bytes depend on its files alone.
+var modTime = time.Date(2026, 5, 31, 0, 0, 0, 0, time.UTC)
+
+// WriteTar writes files to tw, with the directories not yet in dirs (which it updates);
+// a streaming builder calls it once per batch.
+func WriteTar(tw *tar.Writer, dirs map[string]bool, files ...File) error {
+	for _, f := range files {
+		if err := writeDirs(tw, dirs, path.Dir(f.Name)); err != nil {
+			return err
+		}
+		h := &tar.Header{Typeflag: tar.TypeReg, Name: f.Name, Mode: 0o644, Size: int64(len(f.Data)), ModTime: modTime}
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if _, err := tw.Write(f.Data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeDirs(tw *tar.Writer, dirs map[string]bool, dir string) error {
+	if dir == "." || dir == "/" || dirs[dir] {
+		return nil
+	}
+	if err := writeDirs(tw, dirs, path.Dir(dir)); err != nil {
+		return err
+	}
+	dirs[dir] = true
+	return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: dir + "/", Mode: 0o755, ModTime: modTime})
+}
+
+// XZ compresses data as one xz stream.
+func XZ(t testing.TB, data []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w, err := xz.NewWriter(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
