@@ -1,9 +1,15 @@
 package tracker
 
 import (
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 )
+
+// ErrNoDiff is what Diff's errors wrap when the range asked names no two images: the
+// asker's mistake, not the store's.
+var ErrNoDiff = errors.New("no such range of images")
 
 // ContentChanges is what changed in what an image carries since an earlier image of its
 // family, with why a part is null where it is.
@@ -116,13 +122,13 @@ func Diff(s Store, family, from, to string) (ImageDiff, error) {
 		return d, err
 	}
 	if len(images) == 0 {
-		return d, fmt.Errorf("no family %q is stored (see `nodewatch families`)", family)
+		return d, fmt.Errorf("%w: no family %q is stored (see `nodewatch families`)", ErrNoDiff, family)
 	}
 	if from == to {
-		return d, fmt.Errorf("%s is both ends: name two images of %s", from, family)
+		return d, fmt.Errorf("%w: %s is both ends; name two images of %s", ErrNoDiff, from, family)
 	}
 	if CompareImageVersions(from, to) > 0 {
-		return d, fmt.Errorf("%s is newer than %s: give the older image first", from, to)
+		return d, fmt.Errorf("%w: %s is newer than %s; give the older image first", ErrNoDiff, from, to)
 	}
 	sorted := SortImages(images)
 	var fromImage *NodeImage
@@ -134,11 +140,10 @@ func Diff(s Store, family, from, to string) (ImageDiff, error) {
 			d.Images = append(d.Images, v)
 		}
 	}
-	if fromImage == nil {
-		return d, fmt.Errorf("%s has no image %s", family, from)
-	}
-	if !slices.Contains(d.Images, to) {
-		return d, fmt.Errorf("%s has no image %s", family, to)
+	for _, v := range []string{from, to} {
+		if v == from && fromImage == nil || v == to && !slices.Contains(d.Images, to) {
+			return d, fmt.Errorf("%w: %s has no image %s (see `nodewatch images --family %s`)", ErrNoDiff, family, v, family)
+		}
 	}
 	releases, err := s.FlatcarReleases("")
 	if err != nil {
@@ -156,4 +161,24 @@ func Diff(s Store, family, from, to string) (ImageDiff, error) {
 	}
 	d.Security, d.ContentChanges = detail.Security, detail.ContentChanges
 	return d, nil
+}
+
+// SplitImageRef splits a container image reference into its repository and its tag or
+// digest.
+func SplitImageRef(ref string) (repository, tag string) { return splitImageRef(ref) }
+
+// TagChange reads as a person writes a change of versions: "+v1.36.3 -v1.32.19".
+func TagChange(c ImageTagChange) string { return PlusMinus(c.From, c.To) }
+
+// PlusMinus is what came and what went, "+1.36.3 -1.32.19": shorter to read than the
+// two whole lists where most items stay.
+func PlusMinus(went, came []string) string {
+	parts := make([]string, 0, len(went)+len(came))
+	for _, v := range came {
+		parts = append(parts, "+"+v)
+	}
+	for _, v := range went {
+		parts = append(parts, "-"+v)
+	}
+	return strings.Join(parts, " ")
 }

@@ -384,6 +384,7 @@ func printFound(w io.Writer, f tracker.Found) {
 				fmt.Fprintf(w, "    %-22s %s -> %s\n", c.What, dash(c.From), dash(c.To))
 			}
 		}
+		printChanges(w, v.ContentChanges, 20)
 	}
 	for _, r := range f.Flatcar {
 		fmt.Fprintf(w, "flatcar %s %s\n  released:  %s\n  kernel:    %s\n  containerd: %s\n  systemd:   %s\n  notes:     %s\n",
@@ -409,10 +410,16 @@ func printSecurity(w io.Writer, s *tracker.ImageSecurity) {
 	if len(s.Fixed) > 0 {
 		fmt.Fprintf(w, "    fixed:   %s\n", advisoryList(s.Fixed, 8))
 	}
-	if len(s.Missing) > 0 {
+	if len(s.Missing) == 0 {
+		return
+	}
+	if s.Source == tracker.SecuritySourceFlatcar {
 		fmt.Fprintf(w, "  MISSING:   %d advisories fixed in later releases of its channel (up to %s)\n    %s\n",
 			len(s.Missing), s.Missing[len(s.Missing)-1].In, advisoryList(s.Missing, 8))
+		return
 	}
+	fmt.Fprintf(w, "  MISSING:   %d advisories fixed in newer versions of its packages than it carries\n    %s\n",
+		len(s.Missing), advisoryList(s.Missing, 8))
 }
 
 // advisoryList names the first n advisories as "CVE-... (package, in)", then how many more.
@@ -472,7 +479,7 @@ func fromAPI[T any](listen, apiPath string, locked error) (T, error) {
 		_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&v)
 		return v, nil
 	}
-	if resp.StatusCode == http.StatusBadRequest && strings.HasPrefix(apiPath, "show/") {
+	if resp.StatusCode == http.StatusBadRequest && (strings.HasPrefix(apiPath, "show/") || strings.HasPrefix(apiPath, "diff?")) {
 		var e struct{ Error string }
 		_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&e)
 		return v, &exitError{exitUsage, errors.New(e.Error)}

@@ -73,7 +73,7 @@ func execute(ctx context.Context, args []string, stdoutW, stderrW io.Writer) int
 	root.SetArgs(args)
 	root.PersistentFlags().StringVar(&a.configPath, "config", os.Getenv("NODEWATCH_CONFIG"),
 		"config file (YAML; also NODEWATCH_CONFIG); none means the built-in defaults")
-	root.AddCommand(a.runCmd(), a.checkCmd(), a.imagesCmd(), a.familiesCmd(), a.flatcarCmd(), a.aksCmd(), a.showCmd(),
+	root.AddCommand(a.runCmd(), a.checkCmd(), a.imagesCmd(), a.familiesCmd(), a.flatcarCmd(), a.aksCmd(), a.showCmd(), a.diffCmd(),
 		a.nodesCmd(), a.validateCmd(), a.versionCmd(), a.notifyCmd(), a.outboxCmd(), a.healthcheckCmd())
 
 	err := root.ExecuteContext(ctx)

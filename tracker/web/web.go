@@ -70,6 +70,7 @@ func New(o Options) http.Handler {
 	mux.HandleFunc("GET /api/v1/flatcar", s.flatcar)
 	mux.HandleFunc("GET /api/v1/aks", s.aks)
 	mux.HandleFunc("GET /api/v1/show/{version}", s.show)
+	mux.HandleFunc("GET /api/v1/diff", s.diff)
 	mux.HandleFunc("GET /api/v1/outbox", s.outbox)
 	mux.HandleFunc("GET /api/v1/pools", s.pools)
 	mux.HandleFunc("GET /api/v1/pools/history", s.poolHistory)
@@ -224,6 +225,20 @@ func (s *server) show(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("nothing of version %q is known", version))
 	default:
 		writeJSON(w, http.StatusOK, found)
+	}
+}
+
+// diff answers `nodewatch diff`: /api/v1/diff?family=F&from=A&to=B.
+func (s *server) diff(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	d, err := tracker.Diff(s.Store, q.Get("family"), q.Get("from"), q.Get("to"))
+	switch {
+	case errors.Is(err, tracker.ErrNoDiff):
+		writeError(w, http.StatusBadRequest, err.Error())
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, err.Error())
+	default:
+		writeJSON(w, http.StatusOK, d)
 	}
 }
 
