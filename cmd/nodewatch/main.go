@@ -25,6 +25,7 @@ import (
 	"github.com/nodewatch/nodewatch/tracker/fetch"
 	"github.com/nodewatch/nodewatch/tracker/flatcar"
 	"github.com/nodewatch/nodewatch/tracker/github"
+	"github.com/nodewatch/nodewatch/tracker/ubuntusecurity"
 )
 
 // version is stamped by the build (-ldflags "-X main.version=...").
@@ -150,6 +151,10 @@ func newTracker(cfg *config.Config, db tracker.Store, log *slog.Logger) (*tracke
 	if src.Flatcar.Enabled {
 		t.Flatcar = &flatcar.Source{HTTP: hc, BaseURL: src.Flatcar.BaseURL, Format: flatcar.Format(src.Flatcar.Format)}
 		t.Channels = src.Flatcar.Channels
+	}
+	if u := src.UbuntuSecurity; u.Enabled {
+		t.UbuntuSecurity = &ubuntusecurity.Source{HTTP: hc, URL: u.URL}
+		t.UbuntuSecurityURL, t.UbuntuSecurityEvery = u.URL, u.Every.Duration
 	}
 	return t, nil
 }
