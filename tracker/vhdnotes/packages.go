@@ -55,13 +55,14 @@ func (p *parser) readPackages(block []byte) {
 		return
 	}
 	// The names and versions of the whole list go into one string, which the packages
-	// slice: a handful of allocations per note rather than one or more per package.
-	lines := bytes.Count(block, []byte("\n")) + 1
-	packages := make([]tracker.Package, 0, lines)
-	ends := make([][2]int32, 0, lines) // where each name and version ends in text
+	// slice: a handful of allocations per note rather than one or more per package. A
+	// Builder never changes what it wrote, so each package can slice what String
+	// returns at once, even if the buffer grows later.
+	packages := make([]tracker.Package, 0, bytes.Count(block, []byte("\n"))+1)
+	var text strings.Builder
 	// Names and versions are under half of an apt line and most of an rpm one: the
 	// buffer grows once at most.
-	text := make([]byte, 0, len(block)/2)
+	text.Grow(len(block) / 2)
 	format, bad := unknownFormat, 0
 	for len(block) > 0 {
 		var line []byte
@@ -76,11 +77,11 @@ func (p *parser) readPackages(block []byte) {
 			p.packageError(line, why)
 			continue
 		}
-		text = append(text, pl.name...)
-		nameEnd := len(text)
-		text = append(text, pl.version...)
-		ends = append(ends, [2]int32{int32(nameEnd), int32(len(text))})
-		packages = append(packages, tracker.Package{Arch: pl.arch})
+		start := text.Len()
+		text.Write(pl.name)
+		text.Write(pl.version)
+		s := text.String()[start:]
+		packages = append(packages, tracker.Package{Name: s[:len(pl.name)], Version: s[len(pl.name):], Arch: pl.arch})
 	}
 	if len(packages) == 0 {
 		// An empty list is no listing: compared with the next image it would say every
@@ -89,11 +90,6 @@ func (p *parser) readPackages(block []byte) {
 			p.packageError([]byte("=== Installed Packages Begin"), "the Installed Packages block lists nothing")
 		}
 		return
-	}
-	s, start := string(text), int32(0)
-	for i, end := range ends {
-		packages[i].Name, packages[i].Version = s[start:end[0]], s[end[0]:end[1]]
-		start = end[1]
 	}
 	p.notes.Listing, p.notes.Packages = tracker.PackagesListed, packages
 }
