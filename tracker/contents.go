@@ -74,7 +74,7 @@ func imageSecurity(s Store, cur ImageView, since *NodeImage, sinceContents, curC
 	if cur.OS.ID != "ubuntu" {
 		return nil, nil
 	}
-	return ubuntuSecurity(cur.OS.VersionID, sinceVersion, sinceContents, curContents, s.PackageFixes)
+	return UbuntuSecurity(cur.OS.VersionID, sinceVersion, sinceContents, curContents, s.PackageFixes)
 }
 
 // withContents completes an image's detail with what it carries against since (the

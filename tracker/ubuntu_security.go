@@ -58,9 +58,9 @@ func packageEcosystem(versionID, version string) string {
 // keys (by KernelPackageKey).
 type FixLookup func(ecosystem string, keys []string) ([]PackageFix, error)
 
-// ubuntuSecurity is what cur fixes against prev (nil: none, so nothing is fixed "since")
+// UbuntuSecurity is what cur fixes against prev (nil: none, so nothing is fixed "since")
 // and what it lacks. Nil where the image lists no packages.
-func ubuntuSecurity(versionID string, prevVersion *string, prev, cur *ImageContents, lookup FixLookup) (*ImageSecurity, error) {
+func UbuntuSecurity(versionID string, prevVersion *string, prev, cur *ImageContents, lookup FixLookup) (*ImageSecurity, error) {
 	if cur == nil || cur.Listing != PackagesListed || versionID == "" {
 		return nil, nil
 	}
