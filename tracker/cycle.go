@@ -25,16 +25,16 @@ const (
 // Tracker runs cycles: read every configured source, store what is new or edited, and
 // record an event for what is new.
 type Tracker struct {
-	Store    Store
-	Notes    VHDNotesSource   // nil: VHD notes disabled
-	AKS      AKSReleaseSource // nil: AKS releases disabled
-	Flatcar  FlatcarSource    // nil: Flatcar disabled
+	Store   Store
+	Notes   VHDNotesSource   // nil: VHD notes disabled
+	AKS     AKSReleaseSource // nil: AKS releases disabled
+	Flatcar FlatcarSource    // nil: Flatcar disabled
 	// UbuntuSecurity, when set, is Canonical's OSV archive at UbuntuSecurityURL, read at
 	// most every UbuntuSecurityEvery (0: DefaultUbuntuSecurityEvery).
 	UbuntuSecurity      UbuntuSecuritySource
 	UbuntuSecurityURL   string
 	UbuntuSecurityEvery time.Duration
-	Families []string
+	Families            []string
 	// PoolFamilies, when set, names the families that watched node pools run: they are
 	// watched whatever Families says.
 	PoolFamilies func() []string

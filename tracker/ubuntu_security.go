@@ -27,7 +27,9 @@ const SecuritySourceUbuntu = "Canonical OSV records"
 const NoAzureLinuxSource = "Azure Linux CVEs are not tracked: its public data names source packages that the notes do not"
 
 // IsUbuntu reports whether the image is an Ubuntu image.
-func (i NodeImage) IsUbuntu() bool { return i.OS.ID == "ubuntu" || i.OS.ID == "" && i.OS.Name == "Ubuntu" }
+func (i NodeImage) IsUbuntu() bool {
+	return i.OS.ID == "ubuntu" || i.OS.ID == "" && i.OS.Name == "Ubuntu"
+}
 
 // UbuntuEcosystems are the OSV ecosystems of an Ubuntu release whose records nodewatch
 // keeps: the plain stream and Ubuntu Pro's (ESM, FIPS, FIPS-updates).

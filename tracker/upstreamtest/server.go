@@ -70,6 +70,7 @@ func New(worldDir string) (*Server, error) {
 	s.mux.HandleFunc("GET /raw/{owner}/{repo}/{ref}/{path...}", s.serveRaw)
 	s.mux.HandleFunc("GET /releases-feed/{file}", s.serveFlatcar("releases-feed", ".xml", "application/atom+xml"))
 	s.mux.HandleFunc("GET /releases-json/{file}", s.serveFlatcar("releases-json", ".json", "application/json"))
+	s.mux.HandleFunc("GET /osv/osv-all.tar.xz", s.serveUbuntuSecurity)
 	s.http = httptest.NewServer(s)
 	return s, nil
 }
