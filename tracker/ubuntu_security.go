@@ -35,6 +35,7 @@ func (i NodeImage) IsUbuntu() bool {
 // keeps: the plain stream and Ubuntu Pro's (ESM, FIPS, FIPS-updates).
 func UbuntuEcosystems(versionID string) []string {
 	return []string{
+		"Ubuntu:" + versionID,
 		"Ubuntu:" + versionID + ":LTS",
 		"Ubuntu:Pro:" + versionID + ":LTS",
 		"Ubuntu:Pro:FIPS:" + versionID + ":LTS",
@@ -88,6 +89,15 @@ func UbuntuSecurity(versionID string, prevVersion *string, prev, cur *ImageConte
 		fixes, err := lookup(eco, keys)
 		if err != nil {
 			return nil, err
+		}
+		if plain, ok := strings.CutSuffix(eco, ":LTS"); ok && !strings.Contains(plain, ":Pro:") {
+			// A release's records may name it without :LTS (Ubuntu:26.04 before its
+			// first point release).
+			more, err := lookup(plain, keys)
+			if err != nil {
+				return nil, err
+			}
+			fixes = append(fixes, more...)
 		}
 		index := fixesByBinary(fixes)
 		for _, p := range pkgs {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/nodewatch/nodewatch/tracker"
+	"github.com/nodewatch/nodewatch/tracker/ubuntusecurity/ubuntusecuritytest"
 	"github.com/nodewatch/nodewatch/tracker/upstreamtest"
 )
 
@@ -57,10 +58,11 @@ func laterCLI(t *testing.T) (*cli, laterWorld) {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
+	srv.SetUbuntuSecurity(ubuntusecuritytest.Archive(t))
 	tmp := t.TempDir()
 	config := filepath.Join(tmp, "nodewatch.yaml")
-	cfg := fmt.Sprintf("storage: {path: %s}\ngithub: {api_url: %s}\nsources: {aks_releases: {enabled: false}, flatcar: {enabled: false}}\nlog: {level: warn}\n",
-		filepath.Join(tmp, "nodewatch.db"), srv.GitHubAPIURL())
+	cfg := fmt.Sprintf("storage: {path: %s}\ngithub: {api_url: %s}\nsources: {aks_releases: {enabled: false}, flatcar: {enabled: false}, ubuntu_security: {url: %s}}\nlog: {level: warn}\n",
+		filepath.Join(tmp, "nodewatch.db"), srv.GitHubAPIURL(), srv.UbuntuSecurityURL())
 	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

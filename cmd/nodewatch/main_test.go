@@ -13,6 +13,7 @@ import (
 
 	"github.com/nodewatch/nodewatch/tracker"
 	"github.com/nodewatch/nodewatch/tracker/trackertest"
+	"github.com/nodewatch/nodewatch/tracker/ubuntusecurity/ubuntusecuritytest"
 	"github.com/nodewatch/nodewatch/tracker/upstreamtest"
 )
 
@@ -37,6 +38,8 @@ func serveWorld(t *testing.T, world string) *upstreamtest.Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
+	// Canonical's data: real records (tracker/ubuntusecurity/testdata).
+	srv.SetUbuntuSecurity(ubuntusecuritytest.Archive(t))
 	return srv
 }
 
@@ -52,8 +55,9 @@ sources:
   vhd_notes:
     families: [AKSFlatcar/gen2, AKSFlatcar/gen2arm64, AKSAzureLinuxV3/gen2, AKSUbuntu/gen2/2404containerd]
   flatcar: {base_url: %s}
+  ubuntu_security: {url: %s}
 log: {level: warn}
-`, filepath.Join(dir, "nodewatch.db"), srv.GitHubAPIURL(), srv.FlatcarURL()) + extra
+`, filepath.Join(dir, "nodewatch.db"), srv.GitHubAPIURL(), srv.FlatcarURL(), srv.UbuntuSecurityURL()) + extra
 	path := filepath.Join(dir, "nodewatch.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

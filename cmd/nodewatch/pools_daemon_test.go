@@ -43,6 +43,7 @@ github: {api_url: %s}
 sources:
   vhd_notes: {families: [AKSFlatcar/gen2]}
   flatcar: {base_url: %s}
+  ubuntu_security: {url: %s}
 notifiers:
   - {name: team, type: slack, webhook_url: "${TEST_SLACK_WEBHOOK}"}
 routes:
@@ -52,7 +53,7 @@ log: {format: json}
 kubernetes:
   enabled: true
   clusters: [{name: prod-weu, kubeconfig: %s, context: prod-weu}]
-`, filepath.Join(dir, "nodewatch.db"), upstream.GitHubAPIURL(), upstream.FlatcarURL(), listen, kubeconfig)
+`, filepath.Join(dir, "nodewatch.db"), upstream.GitHubAPIURL(), upstream.FlatcarURL(), upstream.UbuntuSecurityURL(), listen, kubeconfig)
 	path := filepath.Join(dir, "nodewatch.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -173,8 +174,8 @@ kubernetes:
 func storedImages(t *testing.T, upstream *upstreamtest.Server, family string) []tracker.NodeImage {
 	t.Helper()
 	dir := t.TempDir()
-	cfg := fmt.Sprintf("storage: {path: %s}\ngithub: {api_url: %s}\nsources: {vhd_notes: {families: [%q]}, flatcar: {enabled: false}, aks_releases: {enabled: false}}\nlog: {level: warn}\n",
-		filepath.Join(dir, "db"), upstream.GitHubAPIURL(), family)
+	cfg := fmt.Sprintf("storage: {path: %s}\ngithub: {api_url: %s}\nsources: {vhd_notes: {families: [%q]}, flatcar: {enabled: false}, aks_releases: {enabled: false}, ubuntu_security: {url: %s}}\nlog: {level: warn}\n",
+		filepath.Join(dir, "db"), upstream.GitHubAPIURL(), family, upstream.UbuntuSecurityURL())
 	c := &cli{t: t, srv: upstream, config: filepath.Join(dir, "nodewatch.yaml")}
 	if err := os.WriteFile(c.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
