@@ -125,11 +125,15 @@ func writeDirs(tw *tar.Writer, dirs map[string]bool, dir string) error {
 	return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: dir + "/", Mode: 0o755, ModTime: modTime})
 }
 
+// smallXZ suits test archives of a few records: the default writer allocates some 50 MB
+// of dictionary and tables per archive, which starves a fuzzer building one per input.
+var smallXZ = xz.WriterConfig{DictCap: 1 << 16, BufSize: 1 << 16}
+
 // XZ compresses data as one xz stream.
 func XZ(t testing.TB, data []byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	w, err := xz.NewWriter(&buf)
+	w, err := smallXZ.NewWriter(&buf)
 	if err != nil {
 		t.Fatal(err)
 	}
