@@ -145,7 +145,7 @@ func (m Message) Summary() string {
 		if len(p.Changes) > 0 {
 			parts := make([]string, len(p.Changes))
 			for i, c := range p.Changes {
-				parts[i] = fmt.Sprintf("%s %s -> %s", c.What, orDash(c.From), orDash(c.To))
+				parts[i] = c.Text()
 			}
 			fmt.Fprintf(&b, "; the upgrade brings: %s", strings.Join(parts, "; "))
 		}
@@ -173,7 +173,7 @@ func (m Message) Summary() string {
 			} else {
 				parts := make([]string, len(im.Changes))
 				for i, c := range im.Changes {
-					parts[i] = fmt.Sprintf("%s %s -> %s", c.What, orDash(c.From), orDash(c.To))
+					parts[i] = c.Text()
 				}
 				fmt.Fprintf(&b, "; since %s: %s", *im.Previous, strings.Join(parts, "; "))
 			}

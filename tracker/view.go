@@ -77,6 +77,23 @@ type Change struct {
 	To   string `json:"to"`
 }
 
+// Text is the change as a person reads it: "kernel 6.8.0-1064-azure -> 6.8.0-1065-azure",
+// and for a component listing several versions what came and what went,
+// "kubelet +1.36.3 -1.32.19", where the two whole lists would repeat most of themselves.
+func (c Change) Text() string {
+	if strings.Contains(c.From, ", ") || strings.Contains(c.To, ", ") || c.From == "" || c.To == "" {
+		return c.What + " " + PlusMinus(splitVersions(c.From), splitVersions(c.To))
+	}
+	return c.What + " " + c.From + " -> " + c.To
+}
+
+func splitVersions(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ", ")
+}
+
 // Day is the day an image was built: its build time, or else the day its version names.
 func (i NodeImage) Day() time.Time {
 	if !i.BuildTime.IsZero() {

@@ -381,7 +381,7 @@ func printFound(w io.Writer, f tracker.Found) {
 			}
 			fmt.Fprintln(w)
 			for _, c := range v.Changes {
-				fmt.Fprintf(w, "    %-22s %s -> %s\n", c.What, dash(c.From), dash(c.To))
+				fmt.Fprintf(w, "    %s\n", c.Text())
 			}
 		}
 		printChanges(w, v.ContentChanges, 20)
