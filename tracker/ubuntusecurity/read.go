@@ -212,16 +212,21 @@ func (rec record) cves() []string {
 	return slices.Compact(out)
 }
 
-// cves adds to the record's CVEs those af's cves_map names for its ecosystem. The union,
-// and not cves_map alone: cves_map sometimes leaves out a CVE the notice fixes in that
-// ecosystem (USN-7894-1's 22.04 entry lacks CVE-2023-45236, which its text and upstream
-// list for 22.04), and an unclaimed fix is a fix nodewatch would never report.
+// cves are the CVEs af fixes: those its cves_map names for its ecosystem where it has
+// one, else the record's. cves_map first, since a notice's upstream list is the whole
+// notice's: USN-7538-1 lists CVE-2025-1816, which "only affected Ubuntu 24.10", for
+// every release it fixes, and nodewatch claims no CVE fixed on a guess. The price is the
+// few a cves_map leaves out (USN-7894-1's 22.04 entry lacks CVE-2023-45236): a fix not
+// reported, never one reported that is not.
 func (af affected) cves(recordCVEs []string) []string {
-	out := slices.Clone(recordCVEs)
+	var out []string
 	for _, c := range af.DatabaseSpecific.CVEsMap.CVEs {
 		if cve, ok := asCVE(c.ID); ok {
 			out = append(out, cve)
 		}
+	}
+	if len(out) == 0 {
+		out = slices.Clone(recordCVEs)
 	}
 	if out == nil {
 		return []string{} // a regression notice fixes no CVE: "cves": [], not null

@@ -42,6 +42,8 @@ type Server struct {
 	issues issueStore
 	// treeLimit is where the Git Trees API truncates (SetTreeLimit); 0 is GitHub's.
 	treeLimit atomic.Int64
+	// osv is Canonical's archive (SetUbuntuSecurity); nil serves 404.
+	osv atomic.Pointer[representation]
 }
 
 // New serves the world directory worldDir (e.g. shared/fixtures/world-2026-04-30).

@@ -2,16 +2,8 @@ package upstreamtest
 
 import (
 	"net/http"
-	"runtime"
-	"sync"
 	"time"
-	"weak"
 )
-
-// ubuntuSecurity holds each server's Canonical OSV archive, by a weak pointer to the
-// server so that the Server type needs no field for it; a server's entry goes when the
-// server is collected.
-var ubuntuSecurity sync.Map // weak.Pointer[Server] -> *representation
 
 // SetUbuntuSecurity serves archive (an osv-all.tar.xz) at UbuntuSecurityURL, as
 // security-metadata.canonical.com does, until it is set again; nil serves 404 again.
@@ -19,11 +11,10 @@ var ubuntuSecurity sync.Map // weak.Pointer[Server] -> *representation
 // forward when they change, so that If-Modified-Since agrees with the ETag. It lasts
 // across SetWorld: Canonical's data is not part of a world directory.
 func (s *Server) SetUbuntuSecurity(archive []byte) {
-	key := weak.Make(s)
 	s.mu.Lock() // orders sets, so that each sees the one before it
 	defer s.mu.Unlock()
 	if archive == nil {
-		ubuntuSecurity.Delete(key)
+		s.osv.Store(nil)
 		return
 	}
 	b := newBlob(archive)
@@ -33,8 +24,7 @@ func (s *Server) SetUbuntuSecurity(archive []byte) {
 		lastModified: time.Now().UTC().Truncate(time.Second),
 		body:         b,
 	}
-	if old, ok := ubuntuSecurity.Load(key); ok {
-		prev := old.(*representation)
+	if prev := s.osv.Load(); prev != nil {
 		switch {
 		case prev.body.sha256 == b.sha256:
 			rep.lastModified = prev.lastModified
@@ -42,9 +32,7 @@ func (s *Server) SetUbuntuSecurity(archive []byte) {
 			rep.lastModified = prev.lastModified.Add(time.Second)
 		}
 	}
-	if _, loaded := ubuntuSecurity.Swap(key, rep); !loaded {
-		runtime.AddCleanup(s, func(k weak.Pointer[Server]) { ubuntuSecurity.Delete(k) }, key)
-	}
+	s.osv.Store(rep)
 }
 
 // UbuntuSecurityURL is the sources.ubuntu_security url: {base}/osv/osv-all.tar.xz.
@@ -52,11 +40,11 @@ func (s *Server) UbuntuSecurityURL() string { return s.http.URL + "/osv/osv-all.
 
 // serveUbuntuSecurity answers `GET /osv/osv-all.tar.xz`: 404 until SetUbuntuSecurity.
 func (s *Server) serveUbuntuSecurity(w http.ResponseWriter, r *http.Request) {
-	rep, ok := ubuntuSecurity.Load(weak.Make(s))
-	if !ok {
+	rep := s.osv.Load()
+	if rep == nil {
 		http.NotFound(w, r)
 		return
 	}
 	w.Header().Set("Cache-Control", "public, max-age=0, must-revalidate")
-	serve(w, r, *rep.(*representation))
+	serve(w, r, *rep)
 }
