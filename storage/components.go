@@ -94,9 +94,11 @@ func (w *batchWriter) putPacked(bucket, key, packed []byte) error {
 	return w.put(bucket, key, packed)
 }
 
-// withComponents adds the packed components stored under key to an image read.
+// withComponents adds the packed components stored under key to an image read, and
+// the security counts (see bucketSecurityCounts).
 func withComponents(tx *bolt.Tx, key []byte, im *tracker.NodeImage) {
 	im.Components = unpackComponents(tx.Bucket(bucketComponents).Get(key))
+	im.SecurityCounts = unpackCounts(tx.Bucket(bucketSecurityCounts).Get(key))
 }
 
 // migrateComponents (schema v2 -> v3) moves every image's components out of its JSON.

@@ -19,7 +19,37 @@ import (
 var (
 	bucketFixes       = []byte("ubuntu_fixes")
 	bucketFixBinaries = []byte("ubuntu_fix_binaries")
+	// bucketSecurityCounts keeps what each Ubuntu image fixes and lacks, counted when
+	// the cycle stores images or fixes: `images` lists them for every image, which
+	// judging each image's packages on every query would not afford.
+	bucketSecurityCounts = []byte("security_counts")
 )
+
+// packCounts writes "fixed missing".
+func packCounts(c tracker.SecurityCounts) []byte {
+	return fmt.Appendf(nil, "%d %d", c.Fixed, c.Missing)
+}
+
+func unpackCounts(v []byte) *tracker.SecurityCounts {
+	if v == nil {
+		return nil
+	}
+	var c tracker.SecurityCounts
+	if _, err := fmt.Sscanf(string(v), "%d %d", &c.Fixed, &c.Missing); err != nil {
+		return nil
+	}
+	return &c
+}
+
+// putCounts stores counts, keyed by family and version.
+func putCounts(w *batchWriter, counts map[[2]string]tracker.SecurityCounts) error {
+	for k, c := range counts {
+		if err := w.put(bucketSecurityCounts, itemKey(k[0], k[1]), packCounts(c)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // putFixes replaces every stored fix with fixes.
 func putFixes(w *batchWriter, fixes []tracker.PackageFix) error {
@@ -140,7 +170,7 @@ func (db *DB) PackageNames() ([]string, error) {
 
 // migrateFixes is part of v6: the buckets of Canonical's fixes.
 func migrateFixes(tx *bolt.Tx) error {
-	for _, name := range [][]byte{bucketFixes, bucketFixBinaries} {
+	for _, name := range [][]byte{bucketFixes, bucketFixBinaries, bucketSecurityCounts} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return err
 		}

@@ -26,7 +26,7 @@ func (db *DB) Apply(ctx context.Context, b tracker.Batch) ([]tracker.Event, erro
 		return nil, err
 	}
 	if len(b.Images)+len(b.FlatcarReleases)+len(b.AKSReleases)+len(b.Events)+
-		len(b.Validators)+len(b.Seeded)+len(b.Meta)+len(b.Deliveries)+len(b.PoolImages) == 0 && b.PackageFixes == nil {
+		len(b.Validators)+len(b.Seeded)+len(b.Meta)+len(b.Deliveries)+len(b.PoolImages)+len(b.SecurityCounts) == 0 && b.PackageFixes == nil {
 		return nil, nil
 	}
 	if _, ok := b.Meta[keySchemaVersion]; ok {
@@ -84,6 +84,9 @@ func (w *batchWriter) write(b tracker.Batch) ([]tracker.Event, error) {
 		if err := putFixes(w, *b.PackageFixes); err != nil {
 			return nil, err
 		}
+	}
+	if err := putCounts(w, b.SecurityCounts); err != nil {
+		return nil, err
 	}
 	fresh, err := w.putEvents(b.Events)
 	if err != nil {

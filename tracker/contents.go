@@ -74,7 +74,10 @@ func imageSecurity(s Store, cur ImageView, since *NodeImage, sinceContents, curC
 	if cur.OS.ID != "ubuntu" {
 		return nil, nil
 	}
-	return UbuntuSecurity(cur.OS.VersionID, sinceVersion, sinceContents, curContents, s.PackageFixes)
+	if read, err := s.Meta(metaUbuntuSecurityWanted); err != nil || read == "" {
+		return nil, err // Canonical's data was never read: no source yet, not "nothing fixed"
+	}
+	return UbuntuSecurity(cur.OS.VersionID, sinceVersion, sinceContents, curContents, NewFixIndex(s.PackageFixes))
 }
 
 // withContents completes an image's detail with what it carries against since (the

@@ -136,8 +136,15 @@ func (t *Tracker) Cycle(ctx context.Context) (CycleReport, []Event, error) {
 		}()
 	}
 	wg.Wait()
+	securityRead := false
 	if sr, ok := t.securityAfterNotes(ctx, run); ok {
 		reports = append(reports, sr)
+		securityRead = sr.UpdatedItems > 0
+	}
+	if t.UbuntuSecurity != nil && run.storeErr == nil && (securityRead || stored(CycleReport{Sources: append(reports, run.familyReports()...)})) {
+		if err := t.countUbuntu(ctx, securityRead, rep.Started); err != nil {
+			run.storeErr = fmt.Errorf("counting what Ubuntu images fix: %w", err)
+		}
 	}
 	<-probed
 	rep.Sources = append(append(reports, run.familyReports()...), probes...)
@@ -283,6 +290,13 @@ func (t *Tracker) routeFacts(b Batch) (map[string]RouteFacts, error) {
 			f := RouteFacts{Kernel: im.Kernel}
 			if im.IsFlatcar() && im.OS.Version != nil {
 				f.Flatcar = *im.OS.Version
+			}
+			if t.routesOnCVEs() {
+				n, err := t.fixCount(b, im)
+				if err != nil {
+					return facts, err
+				}
+				f.Fixes = n
 			}
 			facts[e.Key] = f
 		case EventFlatcarRelease:

@@ -150,3 +150,124 @@ func pruneFixes(fixes []PackageFix, inUse map[string]bool) []PackageFix {
 	}
 	return out
 }
+
+// countUbuntu counts what each Ubuntu image fixes and lacks, for `images` and the
+// status page: every image when the fixes changed (all), else the images stored this
+// cycle (updated at since or later) and those not counted yet.
+func (t *Tracker) countUbuntu(ctx context.Context, all bool, since time.Time) error {
+	if wanted, err := t.Store.Meta(metaUbuntuSecurityWanted); err != nil || wanted == "" {
+		return err
+	}
+	images, err := t.Store.Images("")
+	if err != nil {
+		return err
+	}
+	index := NewFixIndex(t.Store.PackageFixes)
+	counts := map[[2]string]SecurityCounts{}
+	var prev *ImageContents
+	for i, im := range images {
+		if !im.IsUbuntu() {
+			continue
+		}
+		hasPrev := i > 0 && images[i-1].Family == im.Family
+		if !all && im.SecurityCounts != nil && im.UpdatedAt.Before(since) &&
+			(!hasPrev || images[i-1].UpdatedAt.Before(since)) {
+			prev = nil
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		cur, err := t.Store.Contents(im.Family, im.Version)
+		if err != nil {
+			return err
+		}
+		var before *ImageContents
+		var prevVersion *string
+		if hasPrev {
+			prevVersion = &images[i-1].Version
+			if before = prev; before == nil {
+				if before, err = t.Store.Contents(im.Family, *prevVersion); err != nil {
+					return err
+				}
+			}
+		}
+		sec, err := UbuntuSecurity(im.OS.VersionID, prevVersion, before, cur, index)
+		if err != nil {
+			return err
+		}
+		prev = cur
+		if sec != nil {
+			counts[[2]string{im.Family, im.Version}] = SecurityCounts{Fixed: len(sec.Fixed), Missing: len(sec.Missing)}
+		}
+	}
+	if len(counts) == 0 {
+		return nil
+	}
+	_, err = t.Store.Apply(ctx, Batch{SecurityCounts: counts})
+	return err
+}
+
+// routesOnCVEs reports whether a route filters on what images fix: only then is it
+// judged while routing.
+func (t *Tracker) routesOnCVEs() bool {
+	return t.Router != nil && slices.ContainsFunc(t.Router.Routes, func(r Route) bool { return r.CVEs })
+}
+
+// fixCount is how many advisories im fixes since the image before it in its family,
+// judged as the batch stores it (its contents from the batch, the rest from the store).
+// Canonical's data is what the last read stored: a fix published since then is not
+// counted yet.
+func (t *Tracker) fixCount(b Batch, im NodeImage) (int, error) {
+	images, err := t.Store.Images(im.Family)
+	if err != nil {
+		return 0, err
+	}
+	for _, x := range b.Images {
+		if x.Family == im.Family && !slices.ContainsFunc(images, func(y NodeImage) bool { return y.Version == x.Version }) {
+			images = append(images, x)
+		}
+	}
+	var prev *NodeImage
+	for i := range images {
+		if v := images[i].Version; CompareImageVersions(v, im.Version) < 0 && (prev == nil || CompareImageVersions(v, prev.Version) > 0) {
+			prev = &images[i]
+		}
+	}
+	switch {
+	case im.IsFlatcar():
+		releases, err := t.Store.FlatcarReleases("")
+		if err != nil {
+			return 0, err
+		}
+		views := LinkImages([]NodeImage{im}, releases)
+		if c := flatcarCounts(flatcarChannels(releases), views[0].Flatcar, previousFlatcar(prev)); c != nil {
+			return c.Fixed, nil
+		}
+		return 0, nil
+	case !im.IsUbuntu():
+		return 0, nil
+	}
+	if wanted, err := t.Store.Meta(metaUbuntuSecurityWanted); err != nil || wanted == "" {
+		return 0, err
+	}
+	contentsOf := func(x *NodeImage) (*ImageContents, error) {
+		if x.Contents != nil {
+			return x.Contents, nil
+		}
+		return t.Store.Contents(x.Family, x.Version)
+	}
+	cur, err := contentsOf(&im)
+	if err != nil || prev == nil {
+		return 0, err
+	}
+	before, err := contentsOf(prev)
+	if err != nil {
+		return 0, err
+	}
+	sec, err := UbuntuSecurity(im.OS.VersionID, &prev.Version, before, cur, NewFixIndex(t.Store.PackageFixes))
+	if err != nil || sec == nil {
+		return 0, err
+	}
+	return len(sec.Fixed), nil
+}

@@ -18,6 +18,9 @@ type Message struct {
 	Family *FamilyStatus `json:"family,omitempty"`
 	// Pool is the pool a pool_behind or pool_current event is about, as it stood then.
 	Pool *NodePool `json:"pool,omitempty"`
+	// Security is what a node image fixes and lacks in full, where Image counts it: a
+	// message names the first few.
+	Security *ImageSecurity `json:"security,omitempty"`
 }
 
 // Notification is what one notifier is asked to deliver at once: one event's message, or
@@ -52,6 +55,8 @@ func (e *NotifyError) Unwrap() error { return e.Err }
 // Messages resolves events against the store.
 func Messages(s Store, events []Event) ([]Message, error) {
 	var views map[string]ImageView
+	var sorted []NodeImage
+	var channels map[string]*channelAdvisories
 	var families map[string]FamilyStatus
 	out := make([]Message, 0, len(events))
 	for _, e := range events {
@@ -87,13 +92,19 @@ func Messages(s Store, events []Event) ([]Message, error) {
 				if err != nil {
 					return nil, err
 				}
+				sorted, channels = SortImages(images), flatcarChannels(releases)
 				views = map[string]ImageView{}
-				for _, v := range LinkImages(images, releases) {
+				for _, v := range linkSorted(sorted, releases) {
 					views[v.Family+"\x00"+v.Version] = v
 				}
 			}
 			if v, ok := views[e.Subject+"\x00"+e.Version]; ok {
 				m.Image = &v
+				d, err := detail(s, v, sorted, channels)
+				if err != nil {
+					return nil, err
+				}
+				m.Security = d.Security
 			}
 		case EventFlatcarRelease:
 			rs, err := s.FlatcarReleases(e.Subject)
@@ -178,7 +189,7 @@ func (m Message) Summary() string {
 				fmt.Fprintf(&b, "; since %s: %s", *im.Previous, strings.Join(parts, "; "))
 			}
 		}
-		if line := im.SecurityLine(); line != "" {
+		if line := m.SecurityLine(); line != "" {
 			fmt.Fprintf(&b, "; %s", line)
 		}
 		if im.NodeImageVersion != "" {

@@ -17,8 +17,11 @@ type Route struct {
 	Channels []string // flatcar_release only
 	Kernel   string   // version constraint on the kernel
 	Flatcar  string   // version constraint on the Flatcar version
-	Notify   []string
-	Digest   bool // one notification per cycle listing everything matched
+	// CVEs takes only node images that fix at least one advisory, from their OS's
+	// source (Flatcar's notes, Canonical's records); images of an OS without one never.
+	CVEs   bool
+	Notify []string
+	Digest bool // one notification per cycle listing everything matched
 }
 
 // isFamilyEvent reports whether an event's subject is a family.
@@ -31,6 +34,7 @@ type RouteFacts struct {
 	Kernel  string // the image's kernel, or the Flatcar release's
 	Flatcar string // the Flatcar version of a Flatcar image or release
 	Family  string // the family a pool event's pool runs
+	Fixes   int    // the advisories a node image fixes since the previous image
 }
 
 // Match reports whether the route takes the event.
@@ -64,6 +68,9 @@ func (r Route) Match(e Event, f RouteFacts) bool {
 		if ok, _ := MatchVersion(r.Flatcar, f.Flatcar); !ok {
 			return false
 		}
+	}
+	if r.CVEs && (e.Kind != EventNodeImage || f.Fixes == 0) {
+		return false
 	}
 	return true
 }

@@ -3,6 +3,7 @@ package tracker
 import (
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // What an image fixes. For a Flatcar image the source is Flatcar's own release notes:
@@ -216,7 +217,89 @@ func flatcarCounts(channels map[string]*channelAdvisories, link *FlatcarLink, pr
 }
 
 // SecurityLine is what a message says of an image's security, "" where nodewatch has
-// no source: "fixes 56 advisories, as announced by Flatcar 4694.0.1".
+// no source: "fixes 56 advisories, as announced by Flatcar 4694.0.1", or for Ubuntu
+// "fixes CVE-2024-11053 in curl (USN-7162-1)", with the first few named where the
+// message knows them (Message.Security).
+func (m Message) SecurityLine() string {
+	if m.Image == nil {
+		return ""
+	}
+	v := *m.Image
+	if m.Security != nil && m.Security.Source == SecuritySourceUbuntu {
+		return ubuntuLine(m.Security)
+	}
+	line := v.SecurityLine()
+	if m.Security != nil && len(m.Security.Fixed) > 0 && line != "" {
+		line += ": " + namedAdvisories(m.Security.Fixed, 3, false)
+	}
+	return line
+}
+
+// ubuntuLine says what an Ubuntu image fixes and lacks, from Canonical's records.
+func ubuntuLine(s *ImageSecurity) string {
+	var line string
+	switch n := len(s.Fixed); {
+	case n == 0:
+		line = "fixes no CVE Canonical's records name since the previous image"
+	case n == 1:
+		line = "fixes " + namedAdvisories(s.Fixed, 1, true)
+	default:
+		line = fmt.Sprintf("fixes %d CVEs: %s", n, namedAdvisories(s.Fixed, 3, true))
+	}
+	if len(s.Missing) > 0 {
+		line += fmt.Sprintf("; lacks %d fixed in newer package versions", len(s.Missing))
+	}
+	return line
+}
+
+// namedAdvisories names the first n advisories, the newest ids first (the latest
+// disclosures; the records carry no ranking nodewatch could trust across sources), as
+// "CVE-2024-11053 in curl (USN-7162-1)", and how many more.
+func namedAdvisories(as []Advisory, n int, withIn bool) string {
+	sorted := slices.Clone(as)
+	slices.SortStableFunc(sorted, func(a, b Advisory) int { return compareAdvisoryIDs(b.ID, a.ID) })
+	parts := make([]string, 0, n+1)
+	for i, a := range sorted {
+		if i == n {
+			parts = append(parts, fmt.Sprintf("and %d more", len(sorted)-n))
+			break
+		}
+		p := a.ID + " in " + a.Package
+		if withIn && a.In != "" {
+			p += " (" + a.In + ")"
+		}
+		parts = append(parts, p)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// compareAdvisoryIDs orders CVE-YYYY-N ids by year, then number; other ids after them.
+func compareAdvisoryIDs(a, b string) int {
+	ya, na, oka := cveParts(a)
+	yb, nb, okb := cveParts(b)
+	switch {
+	case oka != okb:
+		if oka {
+			return 1
+		}
+		return -1
+	case !oka:
+		return strings.Compare(a, b)
+	case ya != yb:
+		return ya - yb
+	}
+	return na - nb
+}
+
+func cveParts(id string) (year, n int, ok bool) {
+	if _, err := fmt.Sscanf(id, "CVE-%d-%d", &year, &n); err != nil {
+		return 0, 0, false
+	}
+	return year, n, true
+}
+
+// SecurityLine is the image's security counted, for Flatcar images: "fixes 56
+// advisories, as announced by Flatcar 4694.0.1"; "" for the others (see Message).
 func (v ImageView) SecurityLine() string {
 	if v.Security == nil || v.Flatcar == nil {
 		return ""

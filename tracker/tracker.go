@@ -76,6 +76,9 @@ type NodeImage struct {
 	// Contents is what the note and image list list, when a cycle read them: stored apart
 	// (Store.Contents) and never read back with the image.
 	Contents *ImageContents `json:"-"`
+	// SecurityCounts is what an Ubuntu image fixes and lacks, counted by the cycle from
+	// Canonical's records and stored apart; nil until counted.
+	SecurityCounts *SecurityCounts `json:"-"`
 }
 
 // IsFlatcar reports whether the image's OS version is a Flatcar release. Azure Container
@@ -176,6 +179,8 @@ type Batch struct {
 	Deliveries []Delivery
 	// PackageFixes, when not nil, replace every stored fix (a read of Canonical's data).
 	PackageFixes *[]PackageFix
+	// SecurityCounts are Ubuntu images' counts, by family and version.
+	SecurityCounts map[[2]string]SecurityCounts
 }
 
 // ScopeKey names what `first_run` applies to: one family, channel or release repo.

@@ -1,7 +1,6 @@
 package tracker
 
 import (
-	"maps"
 	"slices"
 	"strings"
 
@@ -61,9 +60,62 @@ func packageEcosystem(versionID, version string) string {
 // keys (by KernelPackageKey).
 type FixLookup func(ecosystem string, keys []string) ([]PackageFix, error)
 
+// FixIndex answers the fixes of one binary package, each version parsed once: judging
+// every image of a history asks for the same packages thousands of times.
+type FixIndex struct {
+	lookup FixLookup
+	cache  map[[2]string][]binaryFix
+}
+
+// NewFixIndex indexes what lookup returns, as it is asked.
+func NewFixIndex(lookup FixLookup) *FixIndex {
+	return &FixIndex{lookup: lookup, cache: map[[2]string][]binaryFix{}}
+}
+
+// binaryFix is one fix of one binary package: the version that carries it.
+type binaryFix struct {
+	version debversion.Version
+	fix     *PackageFix
+}
+
+// of is the fixes of the binary package key in ecosystem, and for a release's plain
+// stream those its records file without :LTS too (Ubuntu:26.04 before its first point
+// release).
+func (x *FixIndex) of(ecosystem, key string) ([]binaryFix, error) {
+	k := [2]string{ecosystem, key}
+	if fs, ok := x.cache[k]; ok {
+		return fs, nil
+	}
+	fixes, err := x.lookup(ecosystem, []string{key})
+	if err != nil {
+		return nil, err
+	}
+	if plain, ok := strings.CutSuffix(ecosystem, ":LTS"); ok && !strings.Contains(plain, ":Pro:") {
+		more, err := x.lookup(plain, []string{key})
+		if err != nil {
+			return nil, err
+		}
+		fixes = append(fixes, more...)
+	}
+	var out []binaryFix
+	for i := range fixes {
+		f := &fixes[i]
+		for name, v := range f.Binaries {
+			if KernelPackageKey(name) != key {
+				continue
+			}
+			if pv, err := debversion.Parse(v); err == nil {
+				out = append(out, binaryFix{pv, f})
+			}
+		}
+	}
+	x.cache[k] = out
+	return out, nil
+}
+
 // UbuntuSecurity is what cur fixes against prev (nil: none, so nothing is fixed "since")
 // and what it lacks. Nil where the image lists no packages.
-func UbuntuSecurity(versionID string, prevVersion *string, prev, cur *ImageContents, lookup FixLookup) (*ImageSecurity, error) {
+func UbuntuSecurity(versionID string, prevVersion *string, prev, cur *ImageContents, index *FixIndex) (*ImageSecurity, error) {
 	if cur == nil || cur.Listing != PackagesListed || versionID == "" {
 		return nil, nil
 	}
@@ -73,79 +125,37 @@ func UbuntuSecurity(versionID string, prevVersion *string, prev, cur *ImageConte
 			before[KernelPackageKey(p.Name)] = p.Version
 		}
 	}
-	byStream := map[string][]Package{}
-	for _, p := range cur.Packages {
-		eco := packageEcosystem(versionID, p.Version)
-		byStream[eco] = append(byStream[eco], p)
-	}
-	sec := &ImageSecurity{Source: SecuritySourceUbuntu, Previous: prevVersion, Fixed: []Advisory{}, Missing: []Advisory{}}
 	fixed, missing := map[advisoryKey]fixChoice{}, map[advisoryKey]fixChoice{}
-	for _, eco := range slices.Sorted(maps.Keys(byStream)) {
-		pkgs := byStream[eco]
-		keys := make([]string, len(pkgs))
-		for i, p := range pkgs {
-			keys[i] = KernelPackageKey(p.Name)
-		}
-		fixes, err := lookup(eco, keys)
+	for _, p := range cur.Packages {
+		key := KernelPackageKey(p.Name)
+		fixes, err := index.of(packageEcosystem(versionID, p.Version), key)
 		if err != nil {
 			return nil, err
 		}
-		if plain, ok := strings.CutSuffix(eco, ":LTS"); ok && !strings.Contains(plain, ":Pro:") {
-			// A release's records may name it without :LTS (Ubuntu:26.04 before its
-			// first point release).
-			more, err := lookup(plain, keys)
-			if err != nil {
-				return nil, err
-			}
-			fixes = append(fixes, more...)
+		if len(fixes) == 0 {
+			continue
 		}
-		index := fixesByBinary(fixes)
-		for _, p := range pkgs {
-			have, err := debversion.Parse(p.Version)
-			if err != nil {
-				continue // no claim on a version dpkg could not order
+		have, err := debversion.Parse(p.Version)
+		if err != nil {
+			continue // no claim on a version dpkg could not order
+		}
+		var had *debversion.Version
+		if v, ok := before[key]; ok {
+			if hv, err := debversion.Parse(v); err == nil {
+				had = &hv
 			}
-			key := KernelPackageKey(p.Name)
-			var had *debversion.Version
-			if v, ok := before[key]; ok {
-				if hv, err := debversion.Parse(v); err == nil {
-					had = &hv
-				}
-			}
-			for _, f := range index[key] {
-				switch {
-				case debversion.Compare(f.version, have) > 0:
-					choose(missing, f)
-				case had != nil && debversion.Compare(*had, f.version) < 0:
-					choose(fixed, f)
-				}
+		}
+		for _, f := range fixes {
+			switch {
+			case debversion.Compare(f.version, have) > 0:
+				choose(missing, f)
+			case had != nil && debversion.Compare(*had, f.version) < 0:
+				choose(fixed, f)
 			}
 		}
 	}
-	sec.Fixed, sec.Missing = advisoriesOf(fixed), advisoriesOf(missing)
-	return sec, nil
-}
-
-// binaryFix is one fix of one binary package: the version that carries it.
-type binaryFix struct {
-	version debversion.Version
-	fix     *PackageFix
-}
-
-func fixesByBinary(fixes []PackageFix) map[string][]binaryFix {
-	index := map[string][]binaryFix{}
-	for i := range fixes {
-		f := &fixes[i]
-		for name, v := range f.Binaries {
-			pv, err := debversion.Parse(v)
-			if err != nil {
-				continue
-			}
-			k := KernelPackageKey(name)
-			index[k] = append(index[k], binaryFix{pv, f})
-		}
-	}
-	return index
+	return &ImageSecurity{Source: SecuritySourceUbuntu, Previous: prevVersion,
+		Fixed: advisoriesOf(fixed), Missing: advisoriesOf(missing)}, nil
 }
 
 // fixChoice is the record named for one (CVE, source package): a notice (USN) rather

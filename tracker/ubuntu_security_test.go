@@ -30,7 +30,7 @@ func sampleContents(t *testing.T, name string) (tracker.VHDNotes, *tracker.Image
 
 // realFixes reads every real record of the test data as the source would, keeping what
 // an image of these releases could use, and serves them as the store does.
-func realFixes(t *testing.T) tracker.FixLookup {
+func realFixes(t *testing.T) *tracker.FixIndex {
 	t.Helper()
 	archive := ubuntusecuritytest.Archive(t)
 	read, err := ubuntusecurity.Read(bytes.NewReader(archive), tracker.SecurityFilter{
@@ -40,7 +40,7 @@ func realFixes(t *testing.T) tracker.FixLookup {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return func(ecosystem string, keys []string) ([]tracker.PackageFix, error) {
+	return tracker.NewFixIndex(func(ecosystem string, keys []string) ([]tracker.PackageFix, error) {
 		var out []tracker.PackageFix
 		for _, f := range read.Fixes {
 			if f.Ecosystem != ecosystem {
@@ -54,7 +54,7 @@ func realFixes(t *testing.T) tracker.FixLookup {
 			}
 		}
 		return out, nil
-	}
+	})
 }
 
 func has(as []tracker.Advisory, want tracker.Advisory) bool { return slices.Contains(as, want) }

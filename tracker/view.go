@@ -147,6 +147,8 @@ func linkSorted(sorted []NodeImage, releases []FlatcarRelease) []ImageView {
 		}
 		if v.Flatcar != nil {
 			v.Security = flatcarCounts(advisories, v.Flatcar, previousFlatcar(prev))
+		} else if im.SecurityCounts != nil {
+			v.Security = im.SecurityCounts
 		}
 		views[i] = v
 	}

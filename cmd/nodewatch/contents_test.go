@@ -141,6 +141,17 @@ func TestShowUbuntuFixes(t *testing.T) {
 		t.Errorf("show does not name the fix:\n%s", out)
 	}
 
+	// images --json counts what show lists.
+	var views []tracker.ImageView
+	if err := json.Unmarshal([]byte(c.mustRun("images", "--json", "--family", "AKSUbuntu/gen2/2204containerd")), &views); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range views {
+		if v.Version == "202412.29.0" && (v.Security == nil || *v.Security != (tracker.SecurityCounts{Fixed: len(im.Security.Fixed), Missing: len(im.Security.Missing)})) {
+			t.Errorf("images --json counts %+v, show lists %d fixed and %d missing", v.Security, len(im.Security.Fixed), len(im.Security.Missing))
+		}
+	}
+
 	// The image before lacks the fix.
 	old := imageOf(t, showJSON(t, c, "202412.10.0"), "AKSUbuntu/gen2/2204containerd")
 	if old.Security == nil || !slices.Contains(old.Security.Missing, curl) {
@@ -206,5 +217,43 @@ func TestDiffCumulative(t *testing.T) {
 		if code, _, errOut := c.run(append([]string{"diff"}, bad...)...); code != exitUsage || errOut == "" {
 			t.Errorf("diff %v: exit %d, %q", bad, code, errOut)
 		}
+	}
+}
+
+// TestRouteOnCVEs: a `cves: true` route takes the new Ubuntu image that fixes a CVE
+// (202412.29.0, USN-7162-1) and leaves the one that fixes none (the 24.04 image of
+// 2026-05-27, against Canonical's records at hand); the message names the fix.
+func TestRouteOnCVEs(t *testing.T) {
+	c := newCLIWith(t, "world-2026-05-31", `
+notifiers: [{name: log, type: stdout}]
+routes: [{events: [node_image], cves: true, notify: [log]}]
+`)
+	newest := trackertest.NotesDir + "/AKSUbuntu/gen2/2404containerd/202605.27.0.txt"
+	newestData, err := os.ReadFile(filepath.Join(trackertest.World(t, "2026-05-31"), newest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.srv.Override(newest, nil)
+	older, err := os.ReadFile(filepath.Join(fixtures(t), "samples", "AKSUbuntu_gen2_2204containerd_202412.10.0.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.srv.Override(trackertest.NotesDir+"/AKSUbuntu/gen2/2204containerd/202412.10.0.txt", older)
+	data, _ := os.ReadFile(c.config)
+	cfg := strings.Replace(string(data), "AKSUbuntu/gen2/2404containerd]", "AKSUbuntu/gen2/2404containerd, AKSUbuntu/gen2/2204containerd]", 1)
+	if err := os.WriteFile(c.config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.mustRun("check") // seeds the history silently, and reads Canonical's data
+
+	withSamples2204(t, c)
+	c.srv.Override(newest, newestData)
+	out := c.mustRun("check")
+	if !strings.Contains(out, "node_image AKSUbuntu/gen2/2204containerd 202412.29.0") ||
+		!strings.Contains(out, "fixes CVE-2024-11053 in curl (USN-7162-1)") {
+		t.Errorf("the image that fixes a CVE was not sent, or not with its fix:\n%s", out)
+	}
+	if strings.Contains(out, "node_image AKSUbuntu/gen2/2404containerd 202605.27.0") {
+		t.Errorf("an image that fixes nothing went through a cves route:\n%s", out)
 	}
 }

@@ -60,7 +60,7 @@ func router(cfg *config.Config) *tracker.Router {
 	r := &tracker.Router{Default: []string{defaultNotifier}}
 	for _, c := range cfg.Routes {
 		r.Routes = append(r.Routes, tracker.Route{Events: c.Events, Families: c.Families, Channels: c.Channels,
-			Kernel: c.Kernel, Flatcar: c.Flatcar, Notify: c.Notify, Digest: c.Digest})
+			Kernel: c.Kernel, Flatcar: c.Flatcar, CVEs: c.CVEs, Notify: c.Notify, Digest: c.Digest})
 	}
 	return r
 }

@@ -193,8 +193,10 @@ type Route struct {
 	Channels []string            `yaml:"channels" json:"channels,omitempty"`
 	Kernel   string              `yaml:"kernel" json:"kernel,omitempty"`
 	Flatcar  string              `yaml:"flatcar" json:"flatcar,omitempty"`
-	Notify   []string            `yaml:"notify" json:"notify"`
-	Digest   bool                `yaml:"digest" json:"digest,omitempty"`
+	// CVEs takes only node images that fix at least one advisory.
+	CVEs   bool     `yaml:"cves" json:"cves,omitempty"`
+	Notify []string `yaml:"notify" json:"notify"`
+	Digest bool     `yaml:"digest" json:"digest,omitempty"`
 }
 
 // Default is the configuration without a file: the public sources, every family, events

@@ -235,6 +235,9 @@ func (c *Config) validateRoutes(p *problems) {
 				p.add(fmt.Sprintf("%s.families[%d]", key, j), "empty; write \"*\" for every family")
 			}
 		}
+		if r.CVEs && !has(tracker.EventNodeImage) {
+			p.add(key+".cves", "applies only to node_image events, and the route has none")
+		}
 		if len(r.Channels) > 0 && !has(tracker.EventFlatcarRelease) {
 			p.add(key+".channels", "applies only to flatcar_release events, and the route has none")
 		}
