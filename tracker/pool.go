@@ -213,6 +213,8 @@ type Fleet struct {
 	// upgrade brings.
 	advisories map[string]*channelAdvisories
 	releases   map[string]FlatcarRelease // by version
+	// upgradeUbuntu, when set, is what an Ubuntu pool's upgrade fixes (the store's).
+	upgradeUbuntu func(running, newest NodeImage) *ImageSecurity
 }
 
 // NewFleet indexes images (any order). skus maps every family known upstream to its sku
@@ -373,10 +375,13 @@ func (f *Fleet) place(p *NodePool, history []NodeImage, g PoolGroup) {
 	}
 }
 
-// upgradeSecurity is what Flatcar announced fixed between the Flatcar release a pool runs
-// and the newest image's, both of one channel; nil when either is not a Flatcar release
-// in the feeds.
+// upgradeSecurity is what upgrading a pool to the newest image fixes: for Ubuntu by
+// Canonical's records; for Flatcar what Flatcar announced between the release the pool
+// runs and the newest image's, both of one channel; nil when nodewatch cannot tell.
 func (f *Fleet) upgradeSecurity(running, newest NodeImage) *ImageSecurity {
+	if running.IsUbuntu() && f.upgradeUbuntu != nil {
+		return f.upgradeUbuntu(running, newest)
+	}
 	if !running.IsFlatcar() || !newest.IsFlatcar() || running.OS.Version == nil || newest.OS.Version == nil {
 		return nil
 	}

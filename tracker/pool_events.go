@@ -37,7 +37,31 @@ func (t *Tracker) LoadFleet(policy BehindPolicy) (*Fleet, error) {
 	if err != nil {
 		return nil, err
 	}
-	return NewFleet(images, skus, t.watches, policy, releases...), nil
+	f := NewFleet(images, skus, t.watches, policy, releases...)
+	f.upgradeUbuntu = t.ubuntuUpgrade
+	return f, nil
+}
+
+// ubuntuUpgrade is what upgrading from running to newest fixes by Canonical's records;
+// nil where they were never read or the notes list no packages.
+func (t *Tracker) ubuntuUpgrade(running, newest NodeImage) *ImageSecurity {
+	if wanted, err := t.Store.Meta(metaUbuntuSecurityWanted); err != nil || wanted == "" {
+		return nil
+	}
+	from, err := t.Store.Contents(running.Family, running.Version)
+	if err != nil {
+		return nil
+	}
+	to, err := t.Store.Contents(newest.Family, newest.Version)
+	if err != nil {
+		return nil
+	}
+	sec, err := UbuntuSecurity(newest.OS.VersionID, &running.Version, from, to, NewFixIndex(t.Store.PackageFixes))
+	if err != nil {
+		t.logger().Warn("judging what an upgrade fixes", "pool_image", running.Version, "error", err)
+		return nil
+	}
+	return sec
 }
 
 // ObservePools records what the pools run now: when each pool first ran each image (its
@@ -160,7 +184,11 @@ func (p NodePool) SecurityText() string {
 	if p.Security == nil {
 		return ""
 	}
-	return fmt.Sprintf("the upgrade fixes %d advisor%s, as announced in the %s", len(p.Security.Fixed), plural2(len(p.Security.Fixed)), p.Security.Source)
+	line := fmt.Sprintf("the upgrade fixes %d advisor%s, as announced in the %s", len(p.Security.Fixed), plural2(len(p.Security.Fixed)), p.Security.Source)
+	if len(p.Security.Fixed) > 0 {
+		line += ": " + namedAdvisories(p.Security.Fixed, 3, p.Security.Source == SecuritySourceUbuntu)
+	}
+	return line
 }
 
 // PoolText is one line about a pool: what it runs and how far behind.

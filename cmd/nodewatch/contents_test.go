@@ -257,3 +257,43 @@ routes: [{events: [node_image], cves: true, notify: [log]}]
 		t.Errorf("an image that fixes nothing went through a cves route:\n%s", out)
 	}
 }
+
+// TestNodesUpgradeFixes: a pool on the first 24.04 image of the history (202501.22.0,
+// libssl3t64 3.0.13-0ubuntu3.4) is told that the upgrade to the newest fixes
+// CVE-2024-13176 in openssl, which USN-7278-1 fixed in 3.0.13-0ubuntu3.5.
+func TestNodesUpgradeFixes(t *testing.T) {
+	c := contentsCLI(t)
+	var views []tracker.ImageView
+	if err := json.Unmarshal([]byte(c.mustRun("images", "--family", "AKSUbuntu/gen2/2404containerd", "--json")), &views); err != nil {
+		t.Fatal(err)
+	}
+	first, newest := views[0], views[len(views)-1]
+	if first.Version != "202501.22.0" {
+		t.Fatalf("the history starts at %s", first.Version)
+	}
+	file := fleetFile(t, first.NodeImageVersion, newest.NodeImageVersion)
+	code, out, stderr := c.run("nodes", "-f", file, "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var pools []tracker.NodePool
+	if err := json.Unmarshal([]byte(out), &pools); err != nil {
+		t.Fatal(err)
+	}
+	ssl := tracker.Advisory{ID: "CVE-2024-13176", Package: "openssl", In: "USN-7278-1"}
+	found := false
+	for _, p := range pools {
+		if p.Pool == "apps" {
+			found = true
+			if p.Security == nil || !slices.Contains(p.Security.Fixed, ssl) {
+				t.Errorf("apps: the upgrade's security = %+v, want %v fixed", p.Security, ssl)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no pool apps in %s", out)
+	}
+	if _, table, _ := c.run("nodes", "-f", file); !strings.Contains(table, "CVE-2024-13176") {
+		t.Errorf("the table does not name the fix:\n%s", table)
+	}
+}
