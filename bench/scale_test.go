@@ -19,14 +19,35 @@ import (
 	"time"
 
 	"github.com/nodewatch/nodewatch/tracker/trackertest"
+	"github.com/nodewatch/nodewatch/tracker/ubuntusecurity/ubuntusecuritytest"
 	"github.com/nodewatch/nodewatch/tracker/upstreamtest"
 )
 
 // copies of each real family: the Ubuntu notes weigh most, as upstream's do.
 var copies = map[string]int{
-	"AKSUbuntu/gen2/2404containerd": 40,
+	"AKSUbuntu/gen2/2404containerd": 30,
+	"AKSAzureLinuxV3/gen2":          10,
 	"AKSFlatcar/gen2":               7,
 	"AKSFlatcar/gen2arm64":          7,
+}
+
+// archiveSize is the Canonical archive the benchmark serves, decompressed: real records
+// replicated to the order of the real osv-all.tar.xz.
+const archiveSize = 200 << 20
+
+// serveArchive builds the replicated archive and serves it as Canonical's.
+func serveArchive(b *testing.B, srv *upstreamtest.Server) (tarSize int64, records int) {
+	file := filepath.Join(b.TempDir(), "osv-all.tar.xz")
+	tarSize, records, err := ubuntusecuritytest.WriteReplicated(file, ubuntusecuritytest.Records(b), archiveSize)
+	if err != nil {
+		b.Fatal(err)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv.SetUbuntuSecurity(data)
+	return tarSize, records
 }
 
 // scaleWorld links the May snapshot's files into a world with every family replicated
@@ -118,6 +139,7 @@ func BenchmarkFullScale(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer srv.Close()
+	archiveTar, archiveRecords := serveArchive(b, srv)
 	bin := filepath.Join(b.TempDir(), "nodewatch")
 	if out, err := exec.Command("make", "-s", "-C", "..", "build", "BIN="+bin).CombinedOutput(); err != nil {
 		b.Fatalf("make build: %v\n%s", err, out)
@@ -126,8 +148,8 @@ func BenchmarkFullScale(b *testing.B) {
 	config := filepath.Join(dir, "nodewatch.yaml")
 	db := filepath.Join(dir, "nodewatch.db")
 	// No families key: the default, every family the tree lists.
-	cfg := fmt.Sprintf("storage: {path: %s}\ngithub: {api_url: %s}\nsources:\n  flatcar: {base_url: %s}\nlog: {level: warn}\n",
-		db, srv.GitHubAPIURL(), srv.FlatcarURL())
+	cfg := fmt.Sprintf("storage: {path: %s}\ngithub: {api_url: %s}\nsources:\n  flatcar: {base_url: %s}\n  ubuntu_security: {url: %s}\nlog: {level: warn}\n",
+		db, srv.GitHubAPIURL(), srv.FlatcarURL(), srv.UbuntuSecurityURL())
 	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
 		b.Fatal(err)
 	}
@@ -162,6 +184,15 @@ func BenchmarkFullScale(b *testing.B) {
 	for range 5 {
 		images = append(images, runNodewatch(b, bin, config, "images", "--json").wall)
 	}
+	var shows, diffs []time.Duration
+	for range 5 {
+		shows = append(shows, runNodewatch(b, bin, config, "show", "202605.27.0").wall)
+		diffs = append(diffs, runNodewatch(b, bin, config, "diff", "AKSUbuntu/gen2/2404containerd-r00", "202501.22.0", "202605.27.0").wall)
+	}
+	st2, err := os.Stat(db)
+	if err != nil {
+		b.Fatal(err)
+	}
 	d := idleDaemon(b, bin, db, srv)
 
 	cold, floor := median(colds), median(floors)
@@ -186,20 +217,26 @@ func BenchmarkFullScale(b *testing.B) {
 	b.ReportMetric(float64(d.page.Milliseconds()), "ms-daemon-page")
 	b.ReportMetric(float64(d.images.Milliseconds()), "ms-daemon-images-api")
 	b.ReportMetric(float64(median(images).Milliseconds()), "ms-images-json")
+	b.ReportMetric(float64(median(shows).Milliseconds()), "ms-show")
+	b.ReportMetric(float64(median(diffs).Milliseconds()), "ms-diff")
+	b.ReportMetric(float64(st2.Size())/1e6, "MB-db")
+	b.ReportMetric(float64(archiveTar)/1e6, "MB-archive-tar")
+	b.ReportMetric(float64(archiveRecords), "archive-records")
 }
 
-// downloadAll is the floor: every note's bytes from the same server, 8 at a time, as the
-// tracker fetches them, doing nothing with them.
+// downloadAll is the floor: every note's and image list's bytes, and Canonical's archive,
+// from the same server, 8 at a time, as the tracker fetches them, doing nothing with them.
 func downloadAll(b *testing.B, srv *upstreamtest.Server, world string) time.Duration {
 	var urls []string
 	root := filepath.Join(world, "github/Azure/AgentBaker")
 	filepath.WalkDir(filepath.Join(root, "vhdbuilder/release-notes"), func(p string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".txt") {
+		if err == nil && !d.IsDir() && (strings.HasSuffix(p, ".txt") || strings.HasSuffix(p, "-image-list.json")) {
 			rel, _ := filepath.Rel(root, p)
 			urls = append(urls, srv.URL()+"/raw/Azure/AgentBaker/master/"+filepath.ToSlash(rel))
 		}
 		return nil
 	})
+	urls = append(urls, srv.UbuntuSecurityURL())
 	start := time.Now()
 	sem := make(chan struct{}, 8)
 	var wg sync.WaitGroup
@@ -232,8 +269,8 @@ type daemonFigures struct {
 func idleDaemon(b *testing.B, bin, db string, srv *upstreamtest.Server) daemonFigures {
 	listen := freePort(b)
 	config := filepath.Join(b.TempDir(), "daemon.yaml")
-	cfg := fmt.Sprintf("schedule: \"@every 1s\"\njitter: 0s\nstorage: {path: %s}\ngithub: {api_url: %s}\nsources:\n  flatcar: {base_url: %s}\nhttp: {listen: %s}\nlog: {level: warn}\n",
-		db, srv.GitHubAPIURL(), srv.FlatcarURL(), listen)
+	cfg := fmt.Sprintf("schedule: \"@every 1s\"\njitter: 0s\nstorage: {path: %s}\ngithub: {api_url: %s}\nsources:\n  flatcar: {base_url: %s}\n  ubuntu_security: {url: %s}\nhttp: {listen: %s}\nlog: {level: warn}\n",
+		db, srv.GitHubAPIURL(), srv.FlatcarURL(), srv.UbuntuSecurityURL(), listen)
 	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
 		b.Fatal(err)
 	}

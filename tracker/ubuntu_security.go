@@ -109,8 +109,22 @@ func (x *FixIndex) of(ecosystem, key string) ([]binaryFix, error) {
 			}
 		}
 	}
+	// In version order, so that an image's fixed and missing are two ranges found by
+	// binary search: a kernel package has thousands of fixes, judged for every image.
+	slices.SortStableFunc(out, func(a, b binaryFix) int { return debversion.Compare(a.version, b.version) })
 	x.cache[k] = out
 	return out, nil
+}
+
+// after is the index of the first fix newer than v.
+func after(fixes []binaryFix, v debversion.Version) int {
+	i, _ := slices.BinarySearchFunc(fixes, v, func(f binaryFix, v debversion.Version) int {
+		if debversion.Compare(f.version, v) <= 0 {
+			return -1
+		}
+		return 1
+	})
+	return i
 }
 
 // UbuntuSecurity is what cur fixes against prev (nil: none, so nothing is fixed "since")
@@ -145,11 +159,12 @@ func UbuntuSecurity(versionID string, prevVersion *string, prev, cur *ImageConte
 				had = &hv
 			}
 		}
-		for _, f := range fixes {
-			switch {
-			case debversion.Compare(f.version, have) > 0:
-				choose(missing, f)
-			case had != nil && debversion.Compare(*had, f.version) < 0:
+		hi := after(fixes, have)
+		for _, f := range fixes[hi:] {
+			choose(missing, f)
+		}
+		if had != nil {
+			for _, f := range fixes[min(after(fixes, *had), hi):hi] {
 				choose(fixed, f)
 			}
 		}

@@ -1,11 +1,8 @@
 package ubuntusecurity_test
 
 import (
-	"archive/tar"
 	"bufio"
-	"bytes"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path"
@@ -13,8 +10,6 @@ import (
 	"strconv"
 	"sync"
 	"testing"
-
-	"github.com/ulikunitz/xz"
 
 	"github.com/nodewatch/nodewatch/tracker"
 	"github.com/nodewatch/nodewatch/tracker/ubuntusecurity"
@@ -70,58 +65,11 @@ func buildBenchArchive(tb testing.TB) {
 			return
 		}
 		bench.path = path.Join(bench.dir, "osv-all.tar.xz")
-		bench.tarSize, bench.records, bench.err = writeReplicated(bench.path, ubuntusecuritytest.Records(tb))
+		bench.tarSize, bench.records, bench.err = ubuntusecuritytest.WriteReplicated(bench.path, ubuntusecuritytest.Records(tb), benchSize)
 	})
 	if bench.err != nil {
 		tb.Fatal(bench.err)
 	}
-}
-
-var idField = regexp.MustCompile(`"id": "([^"]+)"`)
-
-func writeReplicated(file string, records []ubuntusecuritytest.File) (tarSize int64, n int, err error) {
-	f, err := os.Create(file)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer f.Close()
-	bw := bufio.NewWriterSize(f, 1<<20)
-	xw, err := xz.NewWriter(bw)
-	if err != nil {
-		return 0, 0, err
-	}
-	counted := &countingWriter{w: xw}
-	tw := tar.NewWriter(counted)
-	dirs := map[string]bool{}
-	for copyNo := 0; counted.n < benchSize; copyNo++ {
-		for _, r := range records {
-			id := idField.FindSubmatch(r.Data)[1]
-			renamed := fmt.Appendf(nil, "%s-r%05d", id, copyNo)
-			data := bytes.Replace(r.Data, []byte(`"id": "`+string(id)+`"`), []byte(`"id": "`+string(renamed)+`"`), 1)
-			name := path.Join(path.Dir(r.Name), string(renamed)+".json")
-			if err := ubuntusecuritytest.WriteTar(tw, dirs, ubuntusecuritytest.File{Name: name, Data: data}); err != nil {
-				return 0, 0, err
-			}
-			n++
-		}
-	}
-	for _, c := range []io.Closer{tw, xw} {
-		if err := c.Close(); err != nil {
-			return 0, 0, err
-		}
-	}
-	return counted.n, n, bw.Flush()
-}
-
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // BenchmarkRead streams the ~200 MB archive of replicated real records from a file.

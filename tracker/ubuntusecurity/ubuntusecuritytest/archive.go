@@ -6,11 +6,15 @@ package ubuntusecuritytest
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
+	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"sort"
 	"strings"
@@ -144,4 +148,55 @@ func XZ(t testing.TB, data []byte) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+var idField = regexp.MustCompile(`"id": "([^"]+)"`)
+
+// WriteReplicated writes to file an archive of records replicated, each copy under a
+// renamed id (USN-7162-1 -> USN-7162-1-r00042), until the tar reaches size: an archive of
+// the real one's order of size for benchmarks, of real records, none invented. It
+// streams, and returns the tar's size and the records written.
+func WriteReplicated(file string, records []File, size int64) (tarSize int64, n int, err error) {
+	f, err := os.Create(file)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	bw := bufio.NewWriterSize(f, 1<<20)
+	xw, err := xz.NewWriter(bw)
+	if err != nil {
+		return 0, 0, err
+	}
+	counted := &countingWriter{w: xw}
+	tw := tar.NewWriter(counted)
+	dirs := map[string]bool{}
+	for copyNo := 0; counted.n < size; copyNo++ {
+		for _, r := range records {
+			id := idField.FindSubmatch(r.Data)[1]
+			renamed := fmt.Appendf(nil, "%s-r%05d", id, copyNo)
+			data := bytes.Replace(r.Data, []byte(`"id": "`+string(id)+`"`), []byte(`"id": "`+string(renamed)+`"`), 1)
+			name := path.Join(path.Dir(r.Name), string(renamed)+".json")
+			if err := WriteTar(tw, dirs, File{Name: name, Data: data}); err != nil {
+				return 0, 0, err
+			}
+			n++
+		}
+	}
+	for _, c := range []io.Closer{tw, xw} {
+		if err := c.Close(); err != nil {
+			return 0, 0, err
+		}
+	}
+	return counted.n, n, bw.Flush()
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
