@@ -57,6 +57,7 @@ type batchWriter struct {
 	tx      *bolt.Tx
 	now     func() time.Time
 	changed bool
+	sets    map[string][]string // package sets read or written (see keepSet)
 }
 
 func (w *batchWriter) write(b tracker.Batch) ([]tracker.Event, error) {

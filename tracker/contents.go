@@ -58,31 +58,46 @@ func CompareContents(since *string, prev, cur *ImageContents) ContentChanges {
 // imageSecurity is what an image fixes since another of its family (since; nil for
 // none) and what it lacks, from the source there is for its OS: Flatcar's notes or
 // Canonical's records; nil where there is none.
-func imageSecurity(s Store, cur ImageView, since *NodeImage, sinceContents, curContents *ImageContents,
-	channels map[string]*channelAdvisories) (*ImageSecurity, error) {
+func imageSecurity(cur ImageView, since *NodeImage, sinceContents, curContents *ImageContents, src *securitySources) (*ImageSecurity, error) {
 	var sinceVersion *string
 	if since != nil {
 		sinceVersion = &since.Version
 	}
 	if cur.Flatcar != nil {
-		sec := flatcarSecurity(channels, cur.Flatcar, previousFlatcar(since))
+		sec := flatcarSecurity(src.channels, cur.Flatcar, previousFlatcar(since))
 		if sec != nil {
 			sec.Previous = sinceVersion
 		}
 		return sec, nil
 	}
-	if cur.OS.ID != "ubuntu" {
-		return nil, nil
+	if cur.OS.ID != "ubuntu" || src.fixes == nil {
+		return nil, nil // no source yet (Canonical's data never read) is not "nothing fixed"
 	}
-	if read, err := s.Meta(metaUbuntuSecurityWanted); err != nil || read == "" {
-		return nil, err // Canonical's data was never read: no source yet, not "nothing fixed"
+	return UbuntuSecurity(cur.OS.VersionID, sinceVersion, sinceContents, curContents, src.fixes)
+}
+
+// securitySources are what judging images' security reads, built once per query: the
+// Flatcar channels' tables, and Canonical's fixes (nil until they were first read).
+type securitySources struct {
+	channels map[string]*channelAdvisories
+	fixes    *FixIndex
+}
+
+func newSecuritySources(s Store, releases []FlatcarRelease) (*securitySources, error) {
+	src := &securitySources{channels: flatcarChannels(releases)}
+	read, err := s.Meta(metaUbuntuSecurityWanted)
+	if err != nil {
+		return nil, err
 	}
-	return UbuntuSecurity(cur.OS.VersionID, sinceVersion, sinceContents, curContents, NewFixIndex(s.PackageFixes))
+	if read != "" {
+		src.fixes = NewFixIndex(s.PackageFixes)
+	}
+	return src, nil
 }
 
 // withContents completes an image's detail with what it carries against since (the
 // image before it, or the start of a diff) and what it fixes.
-func withContents(s Store, d *ImageDetail, since *NodeImage, channels map[string]*channelAdvisories) error {
+func withContents(s Store, d *ImageDetail, since *NodeImage, src *securitySources) error {
 	cur, err := s.Contents(d.Family, d.Version)
 	if err != nil {
 		return err
@@ -96,7 +111,7 @@ func withContents(s Store, d *ImageDetail, since *NodeImage, channels map[string
 		}
 	}
 	d.ContentChanges = CompareContents(sinceVersion, prev, cur)
-	if d.Security, err = imageSecurity(s, d.ImageView, since, prev, cur, channels); err != nil {
+	if d.Security, err = imageSecurity(d.ImageView, since, prev, cur, src); err != nil {
 		return err
 	}
 	if d.Security == nil && d.OS.ID == "azurelinux" {
@@ -159,7 +174,11 @@ func Diff(s Store, family, from, to string) (ImageDiff, error) {
 		}
 	}
 	detail := ImageDetail{ImageView: toView}
-	if err := withContents(s, &detail, fromImage, flatcarChannels(releases)); err != nil {
+	src, err := newSecuritySources(s, releases)
+	if err != nil {
+		return d, err
+	}
+	if err := withContents(s, &detail, fromImage, src); err != nil {
 		return d, err
 	}
 	d.Security, d.ContentChanges = detail.Security, detail.ContentChanges

@@ -362,6 +362,14 @@ func (t *Tracker) readFamily(ctx context.Context, family string, entries []NoteE
 	for i := range b.Images {
 		b.Images[i].SKU = sku.sku
 	}
+	// What the images carry is most of their bytes: stored now, not held in memory until
+	// every family is read.
+	if err := t.Store.PutContents(ctx, b.Images); err != nil {
+		return b, entries, err
+	}
+	for i := range b.Images {
+		b.Images[i].Contents = nil
+	}
 	slices.SortFunc(isNew, CompareImageVersions)
 	b.Events = t.announce(EventNodeImage, family, seeded, !seeded, isNew, newest)
 	if !seeded {

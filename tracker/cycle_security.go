@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -79,7 +81,7 @@ func (t *Tracker) readUbuntuSecurity(ctx context.Context, sr *SourceReport) (Bat
 	for _, e := range archive.RecordErrors {
 		sr.Warnings = append(sr.Warnings, "ubuntu_security: "+e)
 	}
-	fixes := pruneFixes(archive.Fixes, inUse)
+	fixes := GroupFixes(pruneFixes(archive.Fixes, inUse))
 	b.PackageFixes = &fixes
 	b.setMeta(metaUbuntuSecurityWanted, wanted)
 	sr.UpdatedItems = len(fixes)
@@ -270,4 +272,52 @@ func (t *Tracker) fixCount(b Batch, im NodeImage) (int, error) {
 		return 0, err
 	}
 	return len(sec.Fixed), nil
+}
+
+// GroupFixes gathers the fixes of one source package version of one ecosystem into one:
+// a kernel version fixes hundreds of CVEs, each its own record, all listing the same
+// binaries. Each CVE keeps one record: a notice (USN) before a CVE record, then the
+// first by id. What is stored and judged per image is then one entry a version.
+func GroupFixes(fixes []PackageFix) []PackageFix {
+	type key struct{ eco, source, fixed string }
+	groups := map[key]*PackageFix{}
+	var order []key
+	for _, f := range fixes {
+		k := key{f.Ecosystem, f.Source, f.Fixed}
+		g := groups[k]
+		if g == nil {
+			g = &PackageFix{Ecosystem: f.Ecosystem, Source: f.Source, Fixed: f.Fixed, CVEs: []string{},
+				Binaries: map[string]string{}, In: map[string]string{}}
+			groups[k] = g
+			order = append(order, k)
+		}
+		for name, v := range f.Binaries {
+			g.Binaries[name] = v
+		}
+		ids := f.CVEs
+		if len(ids) == 0 {
+			ids = []string{f.Record} // a fix that names no CVE is known by its record
+		}
+		for _, id := range ids {
+			if old, ok := g.In[id]; !ok || preferRecord(f.Record, old) {
+				g.In[id] = f.Record
+			}
+		}
+	}
+	out := make([]PackageFix, 0, len(order))
+	for _, k := range order {
+		g := groups[k]
+		g.CVEs = slices.Sorted(maps.Keys(g.In))
+		out = append(out, *g)
+	}
+	return out
+}
+
+// preferRecord reports whether record a names a fix better than b: a notice (USN)
+// before a CVE record, then the first by id.
+func preferRecord(a, b string) bool {
+	if ua, ub := strings.HasPrefix(a, "USN-"), strings.HasPrefix(b, "USN-"); ua != ub {
+		return ua
+	}
+	return a < b
 }

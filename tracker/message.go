@@ -56,7 +56,7 @@ func (e *NotifyError) Unwrap() error { return e.Err }
 func Messages(s Store, events []Event) ([]Message, error) {
 	var views map[string]ImageView
 	var sorted []NodeImage
-	var channels map[string]*channelAdvisories
+	var src *securitySources
 	var families map[string]FamilyStatus
 	out := make([]Message, 0, len(events))
 	for _, e := range events {
@@ -92,7 +92,10 @@ func Messages(s Store, events []Event) ([]Message, error) {
 				if err != nil {
 					return nil, err
 				}
-				sorted, channels = SortImages(images), flatcarChannels(releases)
+				sorted = SortImages(images)
+				if src, err = newSecuritySources(s, releases); err != nil {
+					return nil, err
+				}
 				views = map[string]ImageView{}
 				for _, v := range linkSorted(sorted, releases) {
 					views[v.Family+"\x00"+v.Version] = v
@@ -100,7 +103,7 @@ func Messages(s Store, events []Event) ([]Message, error) {
 			}
 			if v, ok := views[e.Subject+"\x00"+e.Version]; ok {
 				m.Image = &v
-				d, err := detail(s, v, sorted, channels)
+				d, err := detail(s, v, sorted, src)
 				if err != nil {
 					return nil, err
 				}

@@ -51,4 +51,7 @@ type PackageFix struct {
 	Source    string            `json:"source"`    // source package
 	Fixed     string            `json:"fixed"`     // fixed source version; never empty
 	Binaries  map[string]string `json:"binaries"`  // binary package -> its version in the fix
+	// In, when set, names per CVE the record that fixes it: the fixes of one source
+	// version gathered from many records (see GroupFixes); Record is then "".
+	In map[string]string `json:"in,omitempty"`
 }

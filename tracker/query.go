@@ -112,13 +112,15 @@ func Show(s Store, query string) (Found, error) {
 	// Only the families that have the version are linked: show answers within 50 ms
 	// over a full history, which linking every family took most of.
 	sorted := SortImages(imagesOfFamiliesWith(images, version))
-	var channels map[string]*channelAdvisories
+	var src *securitySources
 	for _, v := range ListImages(sorted, releases) {
 		if v.Version == version && (found.Name == nil || slices.Contains(families, v.Family)) {
-			if channels == nil {
-				channels = flatcarChannels(releases)
+			if src == nil {
+				if src, err = newSecuritySources(s, releases); err != nil {
+					return found, err
+				}
 			}
-			d, err := detail(s, v, sorted, channels)
+			d, err := detail(s, v, sorted, src)
 			if err != nil {
 				return found, err
 			}

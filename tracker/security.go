@@ -189,7 +189,7 @@ type ImageDetail struct {
 
 // detail is an image's view completed from the history (sorted by SortImages), the
 // Flatcar channels' tables and what the store keeps of what each image carries.
-func detail(s Store, v ImageView, sorted []NodeImage, channels map[string]*channelAdvisories) (ImageDetail, error) {
+func detail(s Store, v ImageView, sorted []NodeImage, src *securitySources) (ImageDetail, error) {
 	d := ImageDetail{ImageView: v}
 	var prev *NodeImage
 	if v.Previous != nil {
@@ -197,7 +197,7 @@ func detail(s Store, v ImageView, sorted []NodeImage, channels map[string]*chann
 			prev = &sorted[i]
 		}
 	}
-	return d, withContents(s, &d, prev, channels)
+	return d, withContents(s, &d, prev, src)
 }
 
 // counts is ImageSecurity counted, the missing count from the channel's table.

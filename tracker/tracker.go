@@ -201,6 +201,11 @@ type Store interface {
 	Image(family, version string) (NodeImage, bool, error)
 	// Contents is what an image carries in detail; nil where nothing was stored.
 	Contents(family, version string) (*ImageContents, error)
+	// PutContents stores the Contents of images, ahead of the batch that stores the
+	// images: a family's packages are written as it is read, not held for the whole
+	// listing's transaction. Contents of an image the batch then does not store are
+	// harmless: the next read writes them again.
+	PutContents(ctx context.Context, images []NodeImage) error
 	// PackageNames is every package name some stored image carries.
 	PackageNames() ([]string, error)
 	// PackageFixes is the stored fixes of an ecosystem's source packages whose fixes list

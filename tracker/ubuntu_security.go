@@ -186,10 +186,14 @@ func choose(into map[advisoryKey]fixChoice, f binaryFix) {
 		ids = []string{f.fix.Record}
 	}
 	for _, id := range ids {
+		record := f.fix.Record
+		if r, ok := f.fix.In[id]; ok {
+			record = r
+		}
 		k := advisoryKey{id, f.fix.Source}
 		old, ok := into[k]
-		if !ok || betterRecord(f.fix.Record, f.version, old) {
-			into[k] = fixChoice{f.fix.Record, f.version}
+		if !ok || betterRecord(record, f.version, old) {
+			into[k] = fixChoice{record, f.version}
 		}
 	}
 }

@@ -33,16 +33,17 @@ func sampleContents(t *testing.T, name string) (tracker.VHDNotes, *tracker.Image
 func realFixes(t *testing.T) *tracker.FixIndex {
 	t.Helper()
 	archive := ubuntusecuritytest.Archive(t)
-	read, err := ubuntusecurity.Read(bytes.NewReader(archive), tracker.SecurityFilter{
+	read, err := ubuntusecurity.Read(bytes.NewReader(archive), tracker.SecurityFilter{ // grouped below, as the cycle stores them
 		Ecosystem: func(string) bool { return true },
 		Package:   func(string) bool { return true },
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	grouped := tracker.GroupFixes(read.Fixes)
 	return tracker.NewFixIndex(func(ecosystem string, keys []string) ([]tracker.PackageFix, error) {
 		var out []tracker.PackageFix
-		for _, f := range read.Fixes {
+		for _, f := range grouped {
 			if f.Ecosystem != ecosystem {
 				continue
 			}
