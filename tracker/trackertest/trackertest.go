@@ -18,6 +18,8 @@ import (
 	"github.com/nodewatch/nodewatch/tracker/fetch"
 	"github.com/nodewatch/nodewatch/tracker/flatcar"
 	"github.com/nodewatch/nodewatch/tracker/github"
+	"github.com/nodewatch/nodewatch/tracker/ubuntusecurity"
+	"github.com/nodewatch/nodewatch/tracker/ubuntusecurity/ubuntusecuritytest"
 	"github.com/nodewatch/nodewatch/tracker/upstreamtest"
 )
 
@@ -74,6 +76,7 @@ func NewRigOf(t testing.TB, worldDir string, firstRun tracker.FirstRun, families
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
+	srv.SetUbuntuSecurity(ubuntusecuritytest.Archive(t)) // real records
 	db, err := storage.Open(filepath.Join(t.TempDir(), "nodewatch.db"), storage.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -99,6 +102,7 @@ func Wire(t testing.TB, srv *upstreamtest.Server, store tracker.Store, hc *http.
 	return &tracker.Tracker{
 		Store: store, Notes: gh, AKS: gh, Flatcar: &flatcar.Source{HTTP: hc, BaseURL: srv.FlatcarURL(), Format: flatcar.FormatFeed},
 		Families: families, AKSRepo: "Azure/AKS", Channels: Channels, FirstRun: firstRun, NoteFetches: 8,
+		UbuntuSecurity: &ubuntusecurity.Source{HTTP: hc, URL: srv.UbuntuSecurityURL()}, UbuntuSecurityURL: srv.UbuntuSecurityURL(),
 	}
 }
 

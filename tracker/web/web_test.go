@@ -22,6 +22,7 @@ import (
 	"github.com/nodewatch/nodewatch/storage"
 	"github.com/nodewatch/nodewatch/tracker"
 	"github.com/nodewatch/nodewatch/tracker/trackertest"
+	"github.com/nodewatch/nodewatch/tracker/ubuntusecurity/ubuntusecuritytest"
 	"github.com/nodewatch/nodewatch/tracker/upstreamtest"
 	"github.com/nodewatch/nodewatch/tracker/web"
 )
@@ -36,6 +37,9 @@ type rig struct {
 func newRig(t testing.TB, db *storage.DB) *rig {
 	t.Helper()
 	srv, err := upstreamtest.New(trackertest.World(t, "2026-05-31"))
+	if err == nil {
+		srv.SetUbuntuSecurity(ubuntusecuritytest.Archive(t)) // real records
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
