@@ -2,8 +2,8 @@ package storage
 
 import (
 	"bytes"
-	"context"
 	"compress/flate"
+	"context"
 	"fmt"
 	"hash/fnv"
 	"io"

@@ -202,7 +202,7 @@ func body(note tracker.Notification) string {
 func writeMessage(b *strings.Builder, m tracker.Message) {
 	switch {
 	case m.Image != nil:
-		writeImage(b, m.Image)
+		writeImage(b, m.Image, m.SecurityLine())
 	case m.Flatcar != nil:
 		writeFlatcar(b, m.Flatcar)
 	case m.AKS != nil:
@@ -313,7 +313,7 @@ func orUnknown(s string) string {
 	return s
 }
 
-func writeImage(b *strings.Builder, im *tracker.ImageView) {
+func writeImage(b *strings.Builder, im *tracker.ImageView, securityLine string) {
 	fmt.Fprintf(b, "New node image **%s** of **%s**.\n\n", text(im.Version), text(im.Family))
 	os := im.OS.Name
 	if im.OS.Version != nil {
@@ -334,7 +334,7 @@ func writeImage(b *strings.Builder, im *tracker.ImageView) {
 	if im.BuildTime != nil {
 		fact(b, "Built", timestamp(*im.BuildTime))
 	}
-	if line := im.SecurityLine(); line != "" {
+	if line := securityLine; line != "" {
 		fact(b, "Security", text(line)+" (`nodewatch show "+text(im.NodeImageVersion)+"` lists them)")
 	}
 	fact(b, "Notes", link("VHD notes", im.NotesURL))

@@ -214,7 +214,7 @@ func full(m tracker.Message) []slackapi.Block {
 	case m.Pool != nil && m.Event.Kind == tracker.EventPoolBehind:
 		blocks = append(blocks, poolBlocks(m.Pool)...)
 	case m.Image != nil:
-		blocks = append(blocks, imageBlocks(m.Image)...)
+		blocks = append(blocks, imageBlocks(m.Image, m.SecurityLine())...)
 	case m.Flatcar != nil:
 		r := m.Flatcar
 		blocks = append(blocks, slackapi.NewSectionBlock(nil, []*slackapi.TextBlockObject{
@@ -369,7 +369,7 @@ func familyBlocks(kind tracker.EventKind, f *tracker.FamilyStatus) slackapi.Bloc
 	return slackapi.NewSectionBlock(nil, fields, nil)
 }
 
-func imageBlocks(im *tracker.ImageView) []slackapi.Block {
+func imageBlocks(im *tracker.ImageView, securityLine string) []slackapi.Block {
 	fields := []*slackapi.TextBlockObject{field("OS", osText(im.OS)), field("Kernel", kernelText(im.Kernel))}
 	if im.Flatcar != nil {
 		fields = append(fields, field("Flatcar", flatcarText(im.Flatcar)))
@@ -378,7 +378,7 @@ func imageBlocks(im *tracker.ImageView) []slackapi.Block {
 		fields = append(fields, field("Node image version", esc(im.NodeImageVersion, maxValue)))
 	}
 	blocks := []slackapi.Block{slackapi.NewSectionBlock(nil, fields, nil)}
-	if line := im.SecurityLine(); line != "" {
+	if line := securityLine; line != "" {
 		blocks = append(blocks, section("*Security:* "+esc(line, maxText/2)))
 	}
 	if im.Previous == nil {
