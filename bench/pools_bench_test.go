@@ -29,6 +29,7 @@ import (
 	"github.com/nodewatch/nodewatch/tracker"
 	"github.com/nodewatch/nodewatch/tracker/kubernetes/kubetest"
 	"github.com/nodewatch/nodewatch/tracker/trackertest"
+	"github.com/nodewatch/nodewatch/tracker/ubuntusecurity/ubuntusecuritytest"
 	"github.com/nodewatch/nodewatch/tracker/upstreamtest"
 )
 
@@ -58,6 +59,9 @@ func BenchmarkPools(b *testing.B) {
 		b.Fatal(err)
 	}
 	upstream, err := upstreamtest.New(trackertest.World(b, "2026-05-31"))
+	if err == nil {
+		upstream.SetUbuntuSecurity(ubuntusecuritytest.Archive(b))
+	}
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -174,8 +178,8 @@ func BenchmarkPools(b *testing.B) {
 
 func daemonConfig(db string, upstream *upstreamtest.Server, listen, kubeconfig string) string {
 	cfg := fmt.Sprintf("schedule: \"@every 1s\"\njitter: 0s\nstorage: {path: %s}\ngithub: {api_url: %s}\n"+
-		"sources: {vhd_notes: {families: %s}, flatcar: {base_url: %s}}\nlog: {level: warn}\n",
-		db, upstream.GitHubAPIURL(), poolsFamilies, upstream.FlatcarURL())
+		"sources: {vhd_notes: {families: %s}, flatcar: {base_url: %s}, ubuntu_security: {url: %s}}\nlog: {level: warn}\n",
+		db, upstream.GitHubAPIURL(), poolsFamilies, upstream.FlatcarURL(), upstream.UbuntuSecurityURL())
 	if listen != "" {
 		cfg += fmt.Sprintf("http: {listen: %s}\n", listen)
 	}

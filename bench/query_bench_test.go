@@ -10,6 +10,7 @@ import (
 	"github.com/nodewatch/nodewatch/storage"
 	"github.com/nodewatch/nodewatch/tracker"
 	"github.com/nodewatch/nodewatch/tracker/trackertest"
+	"github.com/nodewatch/nodewatch/tracker/ubuntusecurity/ubuntusecuritytest"
 	"github.com/nodewatch/nodewatch/tracker/upstreamtest"
 )
 
@@ -22,6 +23,7 @@ func BenchmarkImagesQuery(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer srv.Close()
+	srv.SetUbuntuSecurity(ubuntusecuritytest.Archive(b))
 	db, err := storage.Open(filepath.Join(b.TempDir(), "nodewatch.db"), storage.Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -55,6 +57,7 @@ func BenchmarkColdInProcess(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer srv.Close()
+	srv.SetUbuntuSecurity(ubuntusecuritytest.Archive(b))
 	for b.Loop() {
 		b.StopTimer()
 		db, err := storage.Open(filepath.Join(b.TempDir(), "nodewatch.db"), storage.Options{})

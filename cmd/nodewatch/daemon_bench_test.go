@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nodewatch/nodewatch/tracker/trackertest"
+	"github.com/nodewatch/nodewatch/tracker/ubuntusecurity/ubuntusecuritytest"
 	"github.com/nodewatch/nodewatch/tracker/upstreamtest"
 )
 
@@ -29,11 +30,12 @@ func BenchmarkDaemonIdle(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer upstream.Close()
+	upstream.SetUbuntuSecurity(ubuntusecuritytest.Archive(b))
 	dir := b.TempDir()
 	listen := freePort(b)
 	cfg := fmt.Sprintf("schedule: \"@every 1s\"\njitter: 0s\nstorage: {path: %s}\ngithub: {api_url: %s}\n"+
-		"sources: {vhd_notes: {families: [AKSFlatcar/gen2, AKSFlatcar/gen2arm64, AKSAzureLinuxV3/gen2, AKSUbuntu/gen2/2404containerd]}, flatcar: {base_url: %s}}\nhttp: {listen: %s}\nlog: {level: warn}\n",
-		filepath.Join(dir, "nodewatch.db"), upstream.GitHubAPIURL(), upstream.FlatcarURL(), listen)
+		"sources: {vhd_notes: {families: [AKSFlatcar/gen2, AKSFlatcar/gen2arm64, AKSAzureLinuxV3/gen2, AKSUbuntu/gen2/2404containerd]}, flatcar: {base_url: %s}, ubuntu_security: {url: %s}}\nhttp: {listen: %s}\nlog: {level: warn}\n",
+		filepath.Join(dir, "nodewatch.db"), upstream.GitHubAPIURL(), upstream.FlatcarURL(), upstream.UbuntuSecurityURL(), listen)
 	path := filepath.Join(dir, "nodewatch.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		b.Fatal(err)
