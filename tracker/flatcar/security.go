@@ -55,7 +55,9 @@ func (b noteBlock) text() string {
 }
 
 var (
-	cveRe     = regexp.MustCompile(`(?i)\bCVE-\d{4}-\d{4,}\b`)
+	// CAN- is the candidate spelling of a CVE id, which some notes still write
+	// (4820.0.0: "unzip (CAN-2026-2034440, ...)").
+	cveRe     = regexp.MustCompile(`(?i)\b(?:CVE|CAN)-\d{4}-\d{4,}\b`)
 	ghsaRe    = regexp.MustCompile(`(?i)\bGHSA(-[0-9a-z]{4}){3}\b`)
 	bareURLRe = regexp.MustCompile(`https?://[^\s()<>]+`)
 	// idTokenRe is a link text that is an upstream id: one word with a letter and a
