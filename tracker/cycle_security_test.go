@@ -39,7 +39,18 @@ func TestUbuntuSecurityBadArchive(t *testing.T) {
 		t.Fatalf("show before: %+v %v", before.Images, err)
 	}
 
-	// A day later the archive is cut in half.
+	// Within the day nothing is asked; a day later an unchanged archive is a 304, no body.
+	rep, _ = r.Cycle(t)
+	if _, ok := sourceReport(rep, "ubuntu_security"); ok {
+		t.Errorf("read again within the day: %+v", rep.Sources)
+	}
+	now = now.Add(25 * time.Hour)
+	rep, _ = r.Cycle(t)
+	if sr, ok := sourceReport(rep, "ubuntu_security"); !ok || sr.Requests != 1 || sr.NotModified != 1 || sr.BodyBytes != 0 {
+		t.Errorf("a day later: %+v", sr)
+	}
+
+	// Another day later the archive is cut in half.
 	good := ubuntusecuritytest.Archive(t)
 	r.Server.SetUbuntuSecurity(good[:len(good)/2])
 	now = now.Add(25 * time.Hour)
