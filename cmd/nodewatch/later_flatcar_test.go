@@ -11,7 +11,6 @@ import (
 
 	"github.com/nodewatch/nodewatch/tracker"
 	"github.com/nodewatch/nodewatch/tracker/flatcar"
-	"github.com/nodewatch/nodewatch/tracker/ubuntusecurity/ubuntusecuritytest"
 	"github.com/nodewatch/nodewatch/tracker/upstreamtest"
 	"github.com/nodewatch/nodewatch/tracker/vhdnotes"
 )
@@ -23,23 +22,9 @@ var laterFlatcarChannels = []string{"alpha"}
 // laterFlatcarCLI is laterCLI with Flatcar's release JSON of the later world served and
 // read, as a new user would configure it (no families key).
 func laterFlatcarCLI(t *testing.T) (*cli, laterWorld, string) {
-	t.Helper()
-	dir, w := readLaterWorld(t)
-	srv, err := upstreamtest.New(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	srv.SetUbuntuSecurity(ubuntusecuritytest.Archive(t))
-	tmp := t.TempDir()
-	config := filepath.Join(tmp, "nodewatch.yaml")
-	cfg := fmt.Sprintf("storage: {path: %s}\ngithub: {api_url: %s}\n"+
-		"sources: {aks_releases: {enabled: false}, flatcar: {base_url: %s, format: json, channels: [%s]}, ubuntu_security: {url: %s}}\nlog: {level: warn}\n",
-		filepath.Join(tmp, "nodewatch.db"), srv.GitHubAPIURL(), srv.FlatcarURL(), strings.Join(laterFlatcarChannels, ", "), srv.UbuntuSecurityURL())
-	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return &cli{t: t, srv: srv, config: config}, w, dir
+	return laterCLIWith(t, func(srv *upstreamtest.Server) string {
+		return fmt.Sprintf("flatcar: {base_url: %s, format: json, channels: [%s]}", srv.FlatcarURL(), strings.Join(laterFlatcarChannels, ", "))
+	})
 }
 
 // laterFlatcarReleases is every release of the served channels, by channel, in version

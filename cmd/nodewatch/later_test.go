@@ -51,6 +51,13 @@ func readLaterWorld(t *testing.T) (string, laterWorld) {
 // against testdata/world-later served as GitHub serves it; the AKS releases and Flatcar
 // are not part of that world.
 func laterCLI(t *testing.T) (*cli, laterWorld) {
+	c, w, _ := laterCLIWith(t, func(*upstreamtest.Server) string { return "flatcar: {enabled: false}" })
+	return c, w
+}
+
+// laterCLIWith is laterCLI with more sources configured (sources gives them, as YAML
+// flow entries, from the server), and the world's directory.
+func laterCLIWith(t *testing.T, sources func(*upstreamtest.Server) string) (*cli, laterWorld, string) {
 	t.Helper()
 	dir, w := readLaterWorld(t)
 	srv, err := upstreamtest.New(dir)
@@ -61,12 +68,12 @@ func laterCLI(t *testing.T) (*cli, laterWorld) {
 	srv.SetUbuntuSecurity(ubuntusecuritytest.Archive(t))
 	tmp := t.TempDir()
 	config := filepath.Join(tmp, "nodewatch.yaml")
-	cfg := fmt.Sprintf("storage: {path: %s}\ngithub: {api_url: %s}\nsources: {aks_releases: {enabled: false}, flatcar: {enabled: false}, ubuntu_security: {url: %s}}\nlog: {level: warn}\n",
-		filepath.Join(tmp, "nodewatch.db"), srv.GitHubAPIURL(), srv.UbuntuSecurityURL())
+	cfg := fmt.Sprintf("storage: {path: %s}\ngithub: {api_url: %s}\nsources: {aks_releases: {enabled: false}, %s, ubuntu_security: {url: %s}}\nlog: {level: warn}\n",
+		filepath.Join(tmp, "nodewatch.db"), srv.GitHubAPIURL(), sources(srv), srv.UbuntuSecurityURL())
 	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return &cli{t: t, srv: srv, config: config}, w
+	return &cli{t: t, srv: srv, config: config}, w, dir
 }
 
 // aksName is the contract's rule, written out for the test: <OS>-<sku>-<version>, the OS
