@@ -275,6 +275,7 @@ type semKey struct{}
 // Flatcar version of its image or release, from the batch or else the store.
 func (t *Tracker) routeFacts(b Batch) (map[string]RouteFacts, error) {
 	facts := map[string]RouteFacts{}
+	var judged *fixCounter // what judging images' fixes reads, once per batch
 	for _, e := range b.Events {
 		switch e.Kind {
 		case EventNodeImage:
@@ -292,7 +293,10 @@ func (t *Tracker) routeFacts(b Batch) (map[string]RouteFacts, error) {
 				f.Flatcar = *im.OS.Version
 			}
 			if t.routesOnCVEs() {
-				n, err := t.fixCount(b, im)
+				if judged == nil {
+					judged = &fixCounter{}
+				}
+				n, err := t.fixCount(b, im, judged)
 				if err != nil {
 					return facts, err
 				}

@@ -216,11 +216,29 @@ func (t *Tracker) routesOnCVEs() bool {
 	return t.Router != nil && slices.ContainsFunc(t.Router.Routes, func(r Route) bool { return r.CVEs })
 }
 
+// fixCounter is what fixCount reads, read once for all the events of a batch.
+type fixCounter struct {
+	releases []FlatcarRelease
+	src      *securitySources
+}
+
+func (t *Tracker) fixSources(c *fixCounter) (*fixCounter, error) {
+	if c.src != nil {
+		return c, nil
+	}
+	var err error
+	if c.releases, err = t.Store.FlatcarReleases(""); err != nil {
+		return c, err
+	}
+	c.src, err = newSecuritySources(t.Store, c.releases)
+	return c, err
+}
+
 // fixCount is how many advisories im fixes since the image before it in its family,
-// judged as the batch stores it (its contents from the batch, the rest from the store).
+// judged as the batch stores it (the images from the batch, the rest from the store).
 // Canonical's data is what the last read stored: a fix published since then is not
 // counted yet.
-func (t *Tracker) fixCount(b Batch, im NodeImage) (int, error) {
+func (t *Tracker) fixCount(b Batch, im NodeImage, c *fixCounter) (int, error) {
 	images, err := t.Store.Images(im.Family)
 	if err != nil {
 		return 0, err
@@ -236,38 +254,20 @@ func (t *Tracker) fixCount(b Batch, im NodeImage) (int, error) {
 			prev = &images[i]
 		}
 	}
-	switch {
-	case im.IsFlatcar():
-		releases, err := t.Store.FlatcarReleases("")
-		if err != nil {
+	if c, err = t.fixSources(c); err != nil {
+		return 0, err
+	}
+	view := LinkImages([]NodeImage{im}, c.releases)[0]
+	var before, cur *ImageContents
+	if prev != nil && im.IsUbuntu() {
+		if cur, err = t.Store.Contents(im.Family, im.Version); err != nil {
 			return 0, err
 		}
-		views := LinkImages([]NodeImage{im}, releases)
-		if c := flatcarCounts(flatcarChannels(releases), views[0].Flatcar, previousFlatcar(prev)); c != nil {
-			return c.Fixed, nil
+		if before, err = t.Store.Contents(prev.Family, prev.Version); err != nil {
+			return 0, err
 		}
-		return 0, nil
-	case !im.IsUbuntu():
-		return 0, nil
 	}
-	if wanted, err := t.Store.Meta(metaUbuntuSecurityWanted); err != nil || wanted == "" {
-		return 0, err
-	}
-	contentsOf := func(x *NodeImage) (*ImageContents, error) {
-		if x.Contents != nil {
-			return x.Contents, nil
-		}
-		return t.Store.Contents(x.Family, x.Version)
-	}
-	cur, err := contentsOf(&im)
-	if err != nil || prev == nil {
-		return 0, err
-	}
-	before, err := contentsOf(prev)
-	if err != nil {
-		return 0, err
-	}
-	sec, err := UbuntuSecurity(im.OS.VersionID, &prev.Version, before, cur, NewFixIndex(t.Store.PackageFixes))
+	sec, err := imageSecurity(view, prev, before, cur, c.src)
 	if err != nil || sec == nil {
 		return 0, err
 	}
