@@ -201,6 +201,24 @@ func (db *DB) Images(family string) ([]tracker.NodeImage, error) {
 	return tracker.SortImages(images), nil
 }
 
+// ImageVersions implements tracker.Store from the images' keys, decoding none.
+func (db *DB) ImageVersions() (map[string][]string, error) {
+	out := map[string][]string{}
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketImages).ForEach(func(k, _ []byte) error {
+			family, version, ok := bytes.Cut(k, []byte{0})
+			if ok {
+				out[string(family)] = append(out[string(family)], string(version))
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read %s keys from %s: %w", bucketImages, db.path, err)
+	}
+	return out, nil
+}
+
 // Image returns one node image and whether it is stored.
 func (db *DB) Image(family, version string) (tracker.NodeImage, bool, error) {
 	var image tracker.NodeImage

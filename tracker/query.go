@@ -1,6 +1,7 @@
 package tracker
 
 import (
+	"maps"
 	"slices"
 	"strings"
 )
@@ -91,10 +92,6 @@ func (f Found) Empty() bool { return len(f.Images)+len(f.Flatcar)+len(f.AKS) == 
 // AKS releases that name the image version are listed too: they are how it rolled out.
 func Show(s Store, query string) (Found, error) {
 	found := Found{Images: []ImageDetail{}, Flatcar: []FlatcarRelease{}, AKS: []AKSRelease{}}
-	images, err := s.Images("")
-	if err != nil {
-		return found, err
-	}
 	releases, err := s.FlatcarReleases("")
 	if err != nil {
 		return found, err
@@ -106,12 +103,20 @@ func Show(s Store, query string) (Found, error) {
 		if err != nil {
 			return found, err
 		}
-		m := ResolveName(n, FamilySKUs(images))
+		skus, err := storedSKUs(s)
+		if err != nil {
+			return found, err
+		}
+		m := ResolveName(n, skus)
 		found.Name, version, families = &m, n.Version, m.Families
 	}
-	// Only the families that have the version are linked: show answers within 50 ms
-	// over a full history, which linking every family took most of.
-	sorted := SortImages(imagesOfFamiliesWith(images, version))
+	// Only the families that have the version are read and linked: reading and linking
+	// every family was most of what show took over a full history.
+	images, err := imagesOfFamiliesWith(s, version, func(f string) bool { return found.Name == nil || slices.Contains(families, f) })
+	if err != nil {
+		return found, err
+	}
+	sorted := SortImages(images)
 	var src *securitySources
 	for _, v := range ListImages(sorted, releases) {
 		if v.Version == version && (found.Name == nil || slices.Contains(families, v.Family)) {
@@ -150,21 +155,49 @@ func Show(s Store, query string) (Found, error) {
 	return found, nil
 }
 
-// imagesOfFamiliesWith keeps the images of the families that have an image of version.
-func imagesOfFamiliesWith(images []NodeImage, version string) []NodeImage {
-	has := map[string]bool{}
-	for _, im := range images {
-		if im.Version == version {
-			has[im.Family] = true
+// imagesOfFamiliesWith reads the images of the families asked that have an image of
+// version.
+func imagesOfFamiliesWith(s Store, version string, asked func(family string) bool) ([]NodeImage, error) {
+	versions, err := s.ImageVersions()
+	if err != nil {
+		return nil, err
+	}
+	var families []string
+	for _, family := range slices.Sorted(maps.Keys(versions)) {
+		if asked(family) && slices.Contains(versions[family], version) {
+			families = append(families, family)
 		}
 	}
-	out := make([]NodeImage, 0, len(images))
-	for _, im := range images {
-		if has[im.Family] {
-			out = append(out, im)
+	if 2*len(families) > len(versions) {
+		// Most families: one read of them all beats one per family.
+		all, err := s.Images("")
+		return slices.DeleteFunc(all, func(im NodeImage) bool { return !slices.Contains(families, im.Family) }), err
+	}
+	var out []NodeImage
+	for _, family := range families {
+		images, err := s.Images(family)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, images...)
+	}
+	return out, nil
+}
+
+// storedSKUs maps every family with stored images to its sku ("" while unknown), as
+// FamilySKUs does from the images, from the keys and the families' stored skus.
+func storedSKUs(s Store) (map[string]string, error) {
+	versions, err := s.ImageVersions()
+	if err != nil {
+		return nil, err
+	}
+	skus := make(map[string]string, len(versions))
+	for family := range versions {
+		if skus[family], err = s.Meta(metaSKUPrefix + family); err != nil {
+			return nil, err
 		}
 	}
-	return out
+	return skus, nil
 }
 
 // FamilySKUs maps every family of images to its sku ("" while unknown).

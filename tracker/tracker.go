@@ -199,6 +199,9 @@ type Store interface {
 
 	Images(family string) ([]NodeImage, error) // "" for every family
 	Image(family, version string) (NodeImage, bool, error)
+	// ImageVersions is every stored image's version by family, read from the keys
+	// alone: what a query needs to know which families to read.
+	ImageVersions() (map[string][]string, error)
 	// Contents is what an image carries in detail; nil where nothing was stored.
 	Contents(family, version string) (*ImageContents, error)
 	// PutContents stores the Contents of images, ahead of the batch that stores the
