@@ -90,6 +90,10 @@ func Open(path string, opts Options) (*DB, error) {
 	if timeout == 0 {
 		timeout = time.Second
 	}
+	// A file cut short would make bbolt fault past the end of its mapping: refuse it here.
+	if err := preflight(path); err != nil {
+		return nil, fmt.Errorf("database %s is %w; restore a copy of it (`nodewatch db check` says more)", path, err)
+	}
 	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: opts.ReadOnly})
 	switch {
 	case errors.Is(err, berrors.ErrTimeout):

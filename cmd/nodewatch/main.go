@@ -75,7 +75,7 @@ func execute(ctx context.Context, args []string, stdoutW, stderrW io.Writer) int
 	root.PersistentFlags().StringVar(&a.configPath, "config", os.Getenv("NODEWATCH_CONFIG"),
 		"config file (YAML; also NODEWATCH_CONFIG); none means the built-in defaults")
 	root.AddCommand(a.runCmd(), a.checkCmd(), a.imagesCmd(), a.familiesCmd(), a.flatcarCmd(), a.aksCmd(), a.showCmd(), a.diffCmd(),
-		a.nodesCmd(), a.validateCmd(), a.versionCmd(), a.notifyCmd(), a.outboxCmd(), a.healthcheckCmd())
+		a.nodesCmd(), a.validateCmd(), a.versionCmd(), a.notifyCmd(), a.outboxCmd(), a.healthcheckCmd(), a.dbCmd())
 
 	err := root.ExecuteContext(ctx)
 	if err == nil {
