@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -50,4 +51,33 @@ func Check(path string) (problems []string, err error) {
 		problems = append(problems, err.Error())
 	}
 	return problems, nil
+}
+
+// Backup writes a consistent copy of the database to file (bbolt's Tx.WriteTo, in a
+// read transaction: writers go on), atomically: a temporary file beside it, synced, then
+// renamed over file. A damaged database is not copied.
+func (db *DB) Backup(file string) (int64, error) {
+	tmp, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".*.tmp")
+	if err != nil {
+		return 0, fmt.Errorf("backup of %s: %w", db.path, err)
+	}
+	defer os.Remove(tmp.Name()) // gone after the rename; left by a failure, removed
+	var n int64
+	err = db.bolt.View(func(tx *bolt.Tx) error {
+		n, err = tx.WriteTo(tmp)
+		return err
+	})
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), file)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("backup of %s to %s: %w", db.path, file, err)
+	}
+	return n, nil
 }

@@ -41,5 +41,33 @@ func (a *app) dbCmd() *cobra.Command {
 				path, strings.Join(lines, "\n  - "))}
 		},
 	})
+	cmd.AddCommand(&cobra.Command{
+		Use:   "backup FILE",
+		Short: "Write a consistent copy of the database to FILE (with the daemon stopped)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := a.loadConfig()
+			if err != nil {
+				return err
+			}
+			path := cfg.Storage.Path
+			if problems, err := storage.Check(path); err != nil {
+				return &exitError{exitUsage, err}
+			} else if len(problems) > 0 {
+				return &exitError{exitDamaged, fmt.Errorf("database %s is damaged, not copied: %s (`nodewatch db check` says more)", path, problems[0])}
+			}
+			db, err := storage.Open(path, storage.Options{ReadOnly: true})
+			if err != nil {
+				return &exitError{exitUsage, err}
+			}
+			defer db.Close()
+			n, err := db.Backup(args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "wrote %s (%d bytes), a consistent copy of %s\n", args[0], n, path)
+			return nil
+		},
+	})
 	return cmd
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -89,5 +90,43 @@ func TestDBCheck(t *testing.T) {
 				t.Errorf("exit %d\n%s%s", code, out, errOut)
 			}
 		})
+	}
+}
+
+// TestDBBackup: a backup of a real database is sound, answers `images --json` as the
+// original does, and replaces FILE whole; a damaged database is not copied.
+func TestDBBackup(t *testing.T) {
+	c := newCLI(t, "world-2026-05-31")
+	c.mustRun("check")
+	want := c.mustRun("images", "--json")
+	backup := filepath.Join(t.TempDir(), "nodewatch-backup.db")
+	if err := os.WriteFile(backup, []byte("an older file"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := c.mustRun("db", "backup", backup); !strings.Contains(out, "wrote "+backup) {
+		t.Errorf("db backup: %q", out)
+	}
+	restored := newCLI(t, "world-2026-05-31")
+	data, err := os.ReadFile(backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dbPath(t, restored), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := restored.mustRun("db", "check"); !strings.Contains(out, "is sound") {
+		t.Errorf("the backup: %q", out)
+	}
+	if got := restored.mustRun("images", "--json"); got != want {
+		t.Errorf("the backup answers images --json otherwise (%d bytes, want %d)", len(got), len(want))
+	}
+	if err := os.Truncate(dbPath(t, c), 3*4096); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := c.run("db", "backup", backup); code != exitDamaged || !strings.Contains(errOut, "not copied") {
+		t.Errorf("backup of a damaged file: exit %d %q", code, errOut)
+	}
+	if after, _ := os.ReadFile(backup); !bytes.Equal(after, data) {
+		t.Errorf("a refused backup changed the backup file")
 	}
 }
