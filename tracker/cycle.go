@@ -136,15 +136,8 @@ func (t *Tracker) Cycle(ctx context.Context) (CycleReport, []Event, error) {
 		}()
 	}
 	wg.Wait()
-	securityRead := false
 	if sr, ok := t.securityAfterNotes(ctx, run); ok {
 		reports = append(reports, sr)
-		securityRead = sr.UpdatedItems > 0
-	}
-	if t.UbuntuSecurity != nil && run.storeErr == nil && (securityRead || stored(CycleReport{Sources: append(reports, run.familyReports()...)})) {
-		if err := t.countUbuntu(ctx, securityRead, rep.Started); err != nil {
-			run.storeErr = fmt.Errorf("counting what Ubuntu images fix: %w", err)
-		}
 	}
 	<-probed
 	rep.Sources = append(append(reports, run.familyReports()...), probes...)

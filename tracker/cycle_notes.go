@@ -270,6 +270,12 @@ func (t *Tracker) readFamilies(ctx context.Context, run *cycleRun, families map[
 // merge adds o's items to b.
 func (b *Batch) merge(o Batch) {
 	b.Images = append(b.Images, o.Images...)
+	for k, c := range o.SecurityCounts {
+		if b.SecurityCounts == nil {
+			b.SecurityCounts = map[[2]string]SecurityCounts{}
+		}
+		b.SecurityCounts[k] = c
+	}
 	b.Events = append(b.Events, o.Events...)
 	b.Seeded = append(b.Seeded, o.Seeded...)
 	for k, v := range o.Meta {
@@ -369,6 +375,9 @@ func (t *Tracker) readFamily(ctx context.Context, family string, entries []NoteE
 	}
 	for i := range b.Images {
 		b.Images[i].Contents = nil
+	}
+	if b.SecurityCounts, err = t.familyCounts(ctx, family, b.Images); err != nil {
+		return b, entries, err
 	}
 	slices.SortFunc(isNew, CompareImageVersions)
 	b.Events = t.announce(EventNodeImage, family, seeded, !seeded, isNew, newest)

@@ -83,6 +83,13 @@ func (t *Tracker) readUbuntuSecurity(ctx context.Context, sr *SourceReport) (Bat
 	}
 	fixes := GroupFixes(pruneFixes(archive.Fixes, inUse))
 	b.PackageFixes = &fixes
+	images, err := t.Store.Images("")
+	if err != nil {
+		return b, err
+	}
+	if b.SecurityCounts, err = t.ubuntuCounts(ctx, images, NewFixIndex(memoryFixes(fixes))); err != nil {
+		return b, err
+	}
 	b.setMeta(metaUbuntuSecurityWanted, wanted)
 	sr.UpdatedItems = len(fixes)
 	t.logger().Info("ubuntu security data read", "records", archive.Records, "fixes_kept", len(fixes),
@@ -153,61 +160,90 @@ func pruneFixes(fixes []PackageFix, inUse map[string]bool) []PackageFix {
 	return out
 }
 
-// countUbuntu counts what each Ubuntu image fixes and lacks, for `images` and the
-// status page: every image when the fixes changed (all), else the images stored this
-// cycle (updated at since or later) and those not counted yet.
-func (t *Tracker) countUbuntu(ctx context.Context, all bool, since time.Time) error {
-	if wanted, err := t.Store.Meta(metaUbuntuSecurityWanted); err != nil || wanted == "" {
-		return err
-	}
-	images, err := t.Store.Images("")
-	if err != nil {
-		return err
-	}
-	index := NewFixIndex(t.Store.PackageFixes)
+// ubuntuCounts counts what each Ubuntu image of images (sorted by SortImages) fixes and
+// lacks by index, for `images` and the status page. The counts go into the batch that
+// stores what they depend on (the images, or the fixes), so that a crash between the two
+// cannot leave images uncounted.
+func (t *Tracker) ubuntuCounts(ctx context.Context, images []NodeImage, index *FixIndex) (map[[2]string]SecurityCounts, error) {
 	counts := map[[2]string]SecurityCounts{}
 	var prev *ImageContents
 	for i, im := range images {
 		if !im.IsUbuntu() {
-			continue
-		}
-		hasPrev := i > 0 && images[i-1].Family == im.Family
-		if !all && im.SecurityCounts != nil && im.UpdatedAt.Before(since) &&
-			(!hasPrev || images[i-1].UpdatedAt.Before(since)) {
 			prev = nil
 			continue
 		}
 		if err := ctx.Err(); err != nil {
-			return err
+			return nil, err
 		}
 		cur, err := t.Store.Contents(im.Family, im.Version)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		var before *ImageContents
 		var prevVersion *string
-		if hasPrev {
+		before := prev
+		if i > 0 && images[i-1].Family == im.Family {
 			prevVersion = &images[i-1].Version
-			if before = prev; before == nil {
+			if before == nil {
 				if before, err = t.Store.Contents(im.Family, *prevVersion); err != nil {
-					return err
+					return nil, err
 				}
 			}
+		} else {
+			before = nil
 		}
 		sec, err := UbuntuSecurity(im.OS.VersionID, prevVersion, before, cur, index)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		prev = cur
 		if sec != nil {
 			counts[[2]string{im.Family, im.Version}] = SecurityCounts{Fixed: len(sec.Fixed), Missing: len(sec.Missing)}
 		}
 	}
-	if len(counts) == 0 {
-		return nil
+	return counts, nil
+}
+
+// familyCounts counts a family's Ubuntu images as its batch stores them, with the fixes
+// stored; nil until Canonical's data was first read (that read counts every image).
+func (t *Tracker) familyCounts(ctx context.Context, family string, batch []NodeImage) (map[[2]string]SecurityCounts, error) {
+	if !slices.ContainsFunc(batch, NodeImage.IsUbuntu) {
+		return nil, nil
 	}
-	_, err = t.Store.Apply(ctx, Batch{SecurityCounts: counts})
-	return err
+	if wanted, err := t.Store.Meta(metaUbuntuSecurityWanted); err != nil || wanted == "" {
+		return nil, err
+	}
+	stored, err := t.Store.Images(family)
+	if err != nil {
+		return nil, err
+	}
+	for _, im := range batch {
+		if !slices.ContainsFunc(stored, func(x NodeImage) bool { return x.Version == im.Version }) {
+			stored = append(stored, im)
+		}
+	}
+	return t.ubuntuCounts(ctx, SortImages(stored), NewFixIndex(t.Store.PackageFixes))
+}
+
+// memoryFixes serves fixes not stored yet as the store would (Store.PackageFixes).
+func memoryFixes(fixes []PackageFix) FixLookup {
+	byKey := map[[2]string][]PackageFix{}
+	for _, f := range fixes {
+		seen := map[string]bool{}
+		for name := range f.Binaries {
+			k := KernelPackageKey(name)
+			if !seen[k] {
+				seen[k] = true
+				byKey[[2]string{f.Ecosystem, k}] = append(byKey[[2]string{f.Ecosystem, k}], f)
+			}
+		}
+	}
+	return func(ecosystem string, keys []string) ([]PackageFix, error) {
+		var out []PackageFix
+		for _, k := range keys {
+			out = append(out, byKey[[2]string{ecosystem, k}]...)
+		}
+		return out, nil
+	}
 }
 
 // routesOnCVEs reports whether a route filters on what images fix: only then is it
