@@ -130,12 +130,7 @@ func wantedFingerprint(releases []string, inUse map[string]bool) string {
 	for _, r := range releases {
 		fmt.Fprintf(h, "r%s\n", r)
 	}
-	names := make([]string, 0, len(inUse))
-	for n := range inUse {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(inUse)) {
 		fmt.Fprintf(h, "p%s\n", n)
 	}
 	return fmt.Sprintf("%016x", h.Sum64())

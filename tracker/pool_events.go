@@ -38,16 +38,21 @@ func (t *Tracker) LoadFleet(policy BehindPolicy) (*Fleet, error) {
 		return nil, err
 	}
 	f := NewFleet(images, skus, t.watches, policy, releases...)
-	f.upgradeUbuntu = t.ubuntuUpgrade
+	// One index for every pool this fleet judges: the fleet is loaded again whenever a
+	// cycle stores something, fixes included.
+	src, err := newSecuritySources(t.Store, releases)
+	if err != nil {
+		return nil, err
+	}
+	if src.fixes != nil {
+		f.upgradeUbuntu = func(running, newest NodeImage) *ImageSecurity { return t.ubuntuUpgrade(running, newest, src.fixes) }
+	}
 	return f, nil
 }
 
 // ubuntuUpgrade is what upgrading from running to newest fixes by Canonical's records;
-// nil where they were never read or the notes list no packages.
-func (t *Tracker) ubuntuUpgrade(running, newest NodeImage) *ImageSecurity {
-	if wanted, err := t.Store.Meta(metaUbuntuSecurityWanted); err != nil || wanted == "" {
-		return nil
-	}
+// nil where the notes list no packages.
+func (t *Tracker) ubuntuUpgrade(running, newest NodeImage, index *FixIndex) *ImageSecurity {
 	from, err := t.Store.Contents(running.Family, running.Version)
 	if err != nil {
 		return nil
@@ -56,7 +61,7 @@ func (t *Tracker) ubuntuUpgrade(running, newest NodeImage) *ImageSecurity {
 	if err != nil {
 		return nil
 	}
-	sec, err := UbuntuSecurity(newest.OS.VersionID, &running.Version, from, to, NewFixIndex(t.Store.PackageFixes))
+	sec, err := UbuntuSecurity(newest.OS.VersionID, &running.Version, from, to, index)
 	if err != nil {
 		t.logger().Warn("judging what an upgrade fixes", "pool_image", running.Version, "error", err)
 		return nil

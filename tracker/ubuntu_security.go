@@ -3,6 +3,7 @@ package tracker
 import (
 	"slices"
 	"strings"
+	"sync"
 
 	debversion "pault.ag/go/debian/version"
 )
@@ -62,8 +63,10 @@ type FixLookup func(ecosystem string, keys []string) ([]PackageFix, error)
 
 // FixIndex answers the fixes of one binary package, each version parsed once: judging
 // every image of a history asks for the same packages thousands of times.
+// It is safe for concurrent use: a fleet's pools are judged from several goroutines.
 type FixIndex struct {
 	lookup FixLookup
+	mu     sync.Mutex
 	cache  map[[2]string][]binaryFix
 }
 
@@ -83,6 +86,8 @@ type binaryFix struct {
 // release).
 func (x *FixIndex) of(ecosystem, key string) ([]binaryFix, error) {
 	k := [2]string{ecosystem, key}
+	x.mu.Lock()
+	defer x.mu.Unlock()
 	if fs, ok := x.cache[k]; ok {
 		return fs, nil
 	}
@@ -199,14 +204,13 @@ func choose(into map[advisoryKey]fixChoice, f binaryFix) {
 }
 
 func betterRecord(record string, v debversion.Version, than fixChoice) bool {
-	usn, oldUSN := strings.HasPrefix(record, "USN-"), strings.HasPrefix(than.record, "USN-")
-	if usn != oldUSN {
+	if usn, oldUSN := strings.HasPrefix(record, "USN-"), strings.HasPrefix(than.record, "USN-"); usn != oldUSN {
 		return usn
 	}
 	if c := debversion.Compare(v, than.version); c != 0 {
 		return c < 0
 	}
-	return record < than.record
+	return preferRecord(record, than.record)
 }
 
 func advisoriesOf(m map[advisoryKey]fixChoice) []Advisory {
