@@ -171,7 +171,7 @@ func (db *DB) PutContents(ctx context.Context, images []tracker.NodeImage) error
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	return db.update(func(tx *bolt.Tx) error {
 		w := &batchWriter{tx: tx, now: time.Now}
 		for _, im := range images {
 			if im.Contents == nil {
@@ -252,7 +252,7 @@ func readSet(tx *bolt.Tx, setKey []byte) ([]string, error) {
 func (db *DB) Contents(family, version string) (*tracker.ImageContents, error) {
 	var out *tracker.ImageContents
 	key := itemKey(family, version)
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketContents).Get(key)
 		if v == nil {
 			return nil

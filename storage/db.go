@@ -17,7 +17,10 @@ import (
 // ErrLocked is returned by Open when another process holds the database's file lock.
 var ErrLocked = errors.New("in use by another nodewatch process")
 
-var _ tracker.Store = (*DB)(nil)
+var (
+	_ tracker.Store    = (*DB)(nil)
+	_ tracker.Database = (*DB)(nil)
+)
 
 var (
 	bucketMeta       = []byte("meta")
@@ -77,9 +80,10 @@ type Options struct {
 
 // DB is the bbolt file behind tracker.Store.
 type DB struct {
-	bolt *bolt.DB
-	path string
-	now  func() time.Time
+	bolt   *bolt.DB
+	path   string
+	now    func() time.Time
+	health health
 }
 
 // Open opens or creates the database at path (the parent directory must exist) and
@@ -91,8 +95,12 @@ func Open(path string, opts Options) (*DB, error) {
 		timeout = time.Second
 	}
 	// A file cut short would make bbolt fault past the end of its mapping: refuse it here.
-	if err := preflight(path); err != nil {
-		return nil, fmt.Errorf("database %s is %w; restore a copy of it (`nodewatch db check` says more)", path, err)
+	lost, err := preflight(path)
+	if err != nil {
+		return nil, &DamageError{Path: path, Problems: []string{err.Error()}}
+	}
+	if lost != "" && !opts.ReadOnly {
+		return nil, &DamageError{Path: path, Problems: []string{lost}}
 	}
 	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: opts.ReadOnly})
 	switch {
@@ -106,6 +114,17 @@ func Open(path string, opts Options) (*DB, error) {
 	db := &DB{bolt: b, path: path, now: opts.Now}
 	if db.now == nil {
 		db.now = time.Now
+	}
+	if lost != "" {
+		db.health.opened = []string{lost}
+	}
+	// The whole file is checked at every open (a few milliseconds at full scale: the
+	// check walks the pages of the tree, not the values' overflow pages). A damaged file
+	// is never written; a read-only handle reads on (every read guarded), and Damaged
+	// says what its answers come from.
+	if res := db.Check(); len(res.Problems) > 0 && !opts.ReadOnly {
+		b.Close()
+		return nil, db.Damaged()
 	}
 	if err := db.migrate(); err != nil {
 		b.Close()
@@ -126,7 +145,7 @@ func (db *DB) Close() error {
 // file that is current already or newer than this binary.
 func (db *DB) migrate() error {
 	var from int
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		var err error
 		from, err = schemaVersion(tx)
 		return err
@@ -143,7 +162,7 @@ func (db *DB) migrate() error {
 	case db.bolt.IsReadOnly():
 		return fmt.Errorf("database %s: schema v%d is older than this nodewatch (v%d); run `nodewatch check` once to upgrade it", db.path, from, current)
 	}
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	return db.update(func(tx *bolt.Tx) error {
 		for v := from; v < current; v++ {
 			if err := migrations[v](tx); err != nil {
 				return fmt.Errorf("migrate database %s from schema v%d: %w", db.path, v, err)

@@ -95,7 +95,7 @@ func putFixes(w *batchWriter, fixes []tracker.PackageFix) error {
 // list one of keys.
 func (db *DB) PackageFixes(ecosystem string, keys []string) ([]tracker.PackageFix, error) {
 	var out []tracker.PackageFix
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		bins, fixes := tx.Bucket(bucketFixBinaries), tx.Bucket(bucketFixes)
 		seen := map[string]bool{}
 		for _, key := range keys {
@@ -142,7 +142,7 @@ func (db *DB) PackageNames() ([]string, error) {
 			}
 		}
 	}
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		if err := tx.Bucket(bucketPackageSets).ForEach(func(k, v []byte) error {
 			text, err := decompress(v)
 			if err != nil {

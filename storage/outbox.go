@@ -81,7 +81,7 @@ func (db *DB) DueDeliveries(now time.Time) ([]tracker.Delivery, error) {
 
 func (db *DB) deliveries(keep func(tracker.Delivery) bool) ([]tracker.Delivery, error) {
 	out := []tracker.Delivery{}
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketDeliveries).ForEach(func(k, v []byte) error {
 			var d tracker.Delivery
 			if err := json.Unmarshal(v, &d); err != nil {
@@ -111,7 +111,7 @@ func (db *DB) UpdateDelivery(ctx context.Context, d tracker.Delivery) error {
 	if err != nil {
 		return fmt.Errorf("encode delivery %s: %w", d.ID, err)
 	}
-	err = db.bolt.Update(func(tx *bolt.Tx) error {
+	err = db.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketDeliveries)
 		if b.Get([]byte(d.ID)) == nil {
 			return fmt.Errorf("no delivery %s in the outbox", d.ID)

@@ -44,7 +44,7 @@ func (w *batchWriter) putPoolImages(images []tracker.PoolImage) error {
 // seen on them. A pool's name is split at its last "/": cluster names may hold one.
 func (db *DB) PoolImages(pool string) ([]tracker.PoolImage, error) {
 	out := []tracker.PoolImage{}
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketPoolImages).Cursor()
 		prefix := []byte(nil)
 		if pool != "" {

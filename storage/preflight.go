@@ -22,9 +22,6 @@ const (
 	metaSize       = 56 // magic .. txid, then the 8-byte checksum
 )
 
-// errDamaged marks what preflight finds.
-var errDamaged = errors.New("damaged")
-
 type boltMeta struct {
 	pageSize             uint32
 	root, freelist, pgid uint64
@@ -32,50 +29,62 @@ type boltMeta struct {
 }
 
 // preflight checks that path, if it exists and is not empty, has a valid meta page whose
-// pages the file holds. It reads two pages, nothing else.
-func preflight(path string) error {
+// pages the file holds; err says why not. lost names a meta page that is damaged while
+// the other is sound: bbolt opens such a file from the other, and what it reaches is
+// still safe to read, but the file is damaged all the same. It reads two pages.
+func preflight(path string) (lost string, err error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return "", nil
 	}
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil || st.Size() == 0 {
-		return err
+		return "", err
 	}
-	var best *boltMeta
-	var why []string
-	// The first meta says its page size; the second is one page further. Where the first
-	// is damaged, try the page sizes bbolt uses.
-	for _, at := range []int64{0, 4096, 8192, 16384, 65536} {
-		m, err := readMeta(f, at)
-		if err != nil {
-			if at <= 4096 {
-				why = append(why, fmt.Sprintf("meta page at byte %d: %v", at, err))
+	// The first meta says its page size and the second is one page further; where the
+	// first is damaged, the second is looked for at each page size bbolt uses.
+	var metas []*boltMeta
+	first, err0 := readMeta(f, 0)
+	var err1 error
+	if first != nil {
+		metas = append(metas, first)
+		var second *boltMeta
+		if second, err1 = readMeta(f, int64(first.pageSize)); second != nil {
+			metas = append(metas, second)
+		}
+	} else {
+		err1 = errors.New("not found at any page size")
+		for _, at := range []int64{4096, 8192, 16384, 65536} {
+			if m, _ := readMeta(f, at); m != nil && int64(m.pageSize) == at {
+				metas, err1 = append(metas, m), nil
+				break
 			}
-			continue
-		}
-		if at != 0 && at != int64(m.pageSize) {
-			continue
-		}
-		if best == nil || m.txid > best.txid {
-			best = m
 		}
 	}
-	if best == nil {
-		return fmt.Errorf("%w: no valid meta page (%v)", errDamaged, why)
+	switch {
+	case len(metas) == 0:
+		return "", fmt.Errorf("no valid meta page (the first: %v; the second: %v)", err0, err1)
+	case err0 != nil:
+		lost = fmt.Sprintf("its first meta page is damaged (%v); bbolt reads the second", err0)
+	case err1 != nil:
+		lost = fmt.Sprintf("its second meta page is damaged (%v); bbolt reads the first", err1)
+	}
+	best := metas[0]
+	if len(metas) == 2 && metas[1].txid > best.txid {
+		best = metas[1]
 	}
 	if need := int64(best.pgid) * int64(best.pageSize); st.Size() < need {
-		return fmt.Errorf("%w: the file is %d bytes, its meta page says %d pages of %d bytes (%d): cut short", errDamaged,
+		return "", fmt.Errorf("the file is %d bytes, its meta page says %d pages of %d bytes (%d): cut short",
 			st.Size(), best.pgid, best.pageSize, need)
 	}
 	if best.root >= best.pgid || best.freelist >= best.pgid && best.freelist != ^uint64(0) {
-		return fmt.Errorf("%w: its meta page points past its last page", errDamaged)
+		return "", errors.New("its meta page points past its last page")
 	}
-	return nil
+	return lost, nil
 }
 
 func readMeta(r io.ReaderAt, at int64) (*boltMeta, error) {

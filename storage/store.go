@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -32,20 +33,24 @@ func (db *DB) Apply(ctx context.Context, b tracker.Batch) ([]tracker.Event, erro
 	if _, ok := b.Meta[keySchemaVersion]; ok {
 		return nil, fmt.Errorf("apply batch to %s: meta key %q is the database's own", db.path, keySchemaVersion)
 	}
-	tx, err := db.bolt.Begin(true)
-	if err != nil {
-		return nil, fmt.Errorf("apply batch to %s: %w", db.path, err)
-	}
-	defer tx.Rollback()
-	w := batchWriter{tx: tx, now: db.now}
-	fresh, err := w.write(b)
-	if err != nil {
-		return nil, fmt.Errorf("apply batch to %s: %w", db.path, err)
-	}
-	if !w.changed {
+	var fresh []tracker.Event
+	err := db.update(func(tx *bolt.Tx) error {
+		w := batchWriter{tx: tx, now: db.now}
+		var err error
+		if fresh, err = w.write(b); err != nil {
+			return err
+		}
+		if !w.changed {
+			return errRollback
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errRollback):
 		return nil, nil
-	}
-	if err := tx.Commit(); err != nil {
+	case errors.Is(err, ErrDamaged):
+		return nil, err
+	case err != nil:
 		return nil, fmt.Errorf("apply batch to %s: %w", db.path, err)
 	}
 	return fresh, nil
@@ -204,7 +209,7 @@ func (db *DB) Images(family string) ([]tracker.NodeImage, error) {
 // ImageVersions implements tracker.Store from the images' keys, decoding none.
 func (db *DB) ImageVersions() (map[string][]string, error) {
 	out := map[string][]string{}
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketImages).ForEach(func(k, _ []byte) error {
 			family, version, ok := bytes.Cut(k, []byte{0})
 			if ok {
@@ -224,7 +229,7 @@ func (db *DB) Image(family, version string) (tracker.NodeImage, bool, error) {
 	var image tracker.NodeImage
 	found := false
 	key := itemKey(family, version)
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		data := tx.Bucket(bucketImages).Get(key)
 		if found = data != nil; !found {
 			return nil
@@ -270,7 +275,7 @@ func (db *DB) AKSReleases(repo string) ([]tracker.AKSRelease, error) {
 // Events returns the events created at or after since, in the order they were stored.
 func (db *DB) Events(since time.Time) ([]tracker.Event, error) {
 	events := []tracker.Event{}
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		stored := tx.Bucket(bucketEvents)
 		return tx.Bucket(bucketEventOrder).ForEach(func(_, key []byte) error {
 			var e tracker.Event
@@ -316,7 +321,7 @@ func (db *DB) RecordCycle(ctx context.Context, c tracker.CycleReport) error {
 	if err != nil {
 		return fmt.Errorf("encode cycle report: %w", err)
 	}
-	err = db.bolt.Update(func(tx *bolt.Tx) error {
+	err = db.update(func(tx *bolt.Tx) error {
 		cycles := tx.Bucket(bucketCycles)
 		seq, err := cycles.NextSequence()
 		if err != nil {
@@ -344,7 +349,7 @@ func (db *DB) RecordCycle(ctx context.Context, c tracker.CycleReport) error {
 func (db *DB) LastCycle() (tracker.CycleReport, bool, error) {
 	var c tracker.CycleReport
 	var found bool
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		k, v := tx.Bucket(bucketCycles).Cursor().Last()
 		if k == nil {
 			return nil
@@ -375,7 +380,7 @@ func listWith[T any](db *DB, bucket []byte, subject string, more func(tx *bolt.T
 	if subject != "" {
 		prefix = itemKey(subject, "")
 	}
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		cur := tx.Bucket(bucket).Cursor()
 		for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
 			var item T
@@ -398,7 +403,7 @@ func listWith[T any](db *DB, bucket []byte, subject string, more func(tx *bolt.T
 // get decodes the value under key into v and reports whether there was one.
 func (db *DB) get(bucket, key []byte, v any) (bool, error) {
 	var found bool
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		data := tx.Bucket(bucket).Get(key)
 		if data == nil {
 			return nil
@@ -415,7 +420,7 @@ func (db *DB) get(bucket, key []byte, v any) (bool, error) {
 // raw returns the string under key, "" if none; string() copies it out of bbolt's page.
 func (db *DB) raw(bucket []byte, key string) (string, error) {
 	var v string
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		v = string(tx.Bucket(bucket).Get([]byte(key)))
 		return nil
 	})

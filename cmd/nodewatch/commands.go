@@ -450,7 +450,7 @@ func query[T any](a *app, apiPath string, fromStore func(tracker.Store) (T, erro
 	if err != nil {
 		return zero, err
 	}
-	db, err := storage.Open(cfg.Storage.Path, storage.Options{ReadOnly: true})
+	db, err := a.openReading(cfg)
 	if errors.Is(err, storage.ErrLocked) {
 		return fromAPI[T](cfg.HTTP.Listen, apiPath, err)
 	}

@@ -2,10 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // dbPath is the database file the cli's configuration names.
@@ -20,24 +24,22 @@ func dbPath(t *testing.T, c *cli) string {
 	return path
 }
 
-// TestDBCheck: `db check` on a real database (the May snapshot read whole) says it is
-// sound; damaged as disks damage files, it exits 2 naming the file, with no panic or
-// stack trace, and leaves every byte of the file as it was.
-func TestDBCheck(t *testing.T) {
-	c := newCLI(t, "world-2026-05-31")
-	c.mustRun("check")
-	path := dbPath(t, c)
-	if out := c.mustRun("db", "check"); !strings.Contains(out, path+" is sound") {
-		t.Fatalf("db check of a sound file: %q", out)
-	}
-	sound, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+// runWithin runs a command that might not end (run) for at most d.
+func (c *cli) runWithin(d time.Duration, args ...string) (code int, stdout, stderr string) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	var out, errb bytes.Buffer
+	code = execute(ctx, append([]string{"--config", c.config}, args...), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// damages are the ways disks and bad restores damage a file, applied to a sound one.
+func damages(sound []byte) []struct {
+	name string
+	file []byte
+} {
 	const page = 4096
-	if len(sound) < 64*page {
-		t.Fatalf("the database is only %d bytes", len(sound))
-	}
 	overwrite := func(at int, b byte, n int) []byte {
 		d := bytes.Clone(sound)
 		for i := at; i < at+n && i < len(d); i++ {
@@ -45,57 +47,103 @@ func TestDBCheck(t *testing.T) {
 		}
 		return d
 	}
-	damages := []struct {
+	middle := len(sound) / 2 / page * page
+	return []struct {
 		name string
 		file []byte
 	}{
-		{"a data page overwritten", overwrite(len(sound)/2/page*page, 0xa5, page)},
+		{"a data page overwritten", overwrite(middle, 0xa5, page)},
 		{"one meta page", overwrite(0, 0x5a, page)},
 		{"both meta pages", overwrite(0, 0x5a, 2*page)},
 		{"truncated", sound[:len(sound)/3]},
 		{"zeros", make([]byte, len(sound))},
 	}
-	for _, d := range damages {
+}
+
+// TestDamagedDatabase: a real database (the May snapshot read whole), damaged as disks
+// damage files. No command panics or prints a stack trace; none writes a byte of it.
+// Those that write refuse it (check and run exit 1, the db commands 2) naming the file
+// and saying it is damaged; the queries either refuse it so, or answer and warn so.
+func TestDamagedDatabase(t *testing.T) {
+	c := newCLI(t, "world-2026-05-31")
+	c.mustRun("check")
+	path := dbPath(t, c)
+	if out := c.mustRun("db", "check"); !strings.Contains(out, path+" is sound") {
+		t.Fatalf("db check of a sound file: %q", out)
+	}
+	var images []struct{ Family, Version string }
+	if err := json.Unmarshal([]byte(c.mustRun("images", "--json", "--family", "AKSUbuntu/gen2/2404containerd")), &images); err != nil || len(images) < 2 {
+		t.Fatalf("images: %v (%d)", err, len(images))
+	}
+	newest, older := images[len(images)-1].Version, images[len(images)-2].Version
+	sound, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sound) < 64*4096 {
+		t.Fatalf("the database is only %d bytes", len(sound))
+	}
+	backup := filepath.Join(t.TempDir(), "backup.db")
+	writes := []struct {
+		args []string
+		exit int
+	}{
+		{[]string{"db", "check"}, exitDamaged},
+		{[]string{"check"}, exitUsage},
+		{[]string{"run"}, exitUsage},
+		{[]string{"db", "backup", backup}, exitDamaged},
+		{[]string{"db", "compact"}, exitDamaged},
+	}
+	queries := [][]string{
+		{"images", "--json"}, {"images"}, {"families"}, {"flatcar"}, {"aks"}, {"outbox"},
+		{"show", newest}, {"show", "--json", newest},
+		{"diff", "AKSUbuntu/gen2/2404containerd", older, newest},
+	}
+	for _, d := range damages(sound) {
 		t.Run(d.name, func(t *testing.T) {
 			if err := os.WriteFile(path, d.file, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			code, out, errOut := c.run("db", "check")
-			all := out + errOut
-			if strings.Contains(all, "goroutine ") || strings.Contains(all, "panic:") {
-				t.Fatalf("a stack trace:\n%s", all)
-			}
-			if after, _ := os.ReadFile(path); !bytes.Equal(after, d.file) {
-				t.Errorf("db check wrote to the damaged file")
-			}
-			// Opening the file for a query refuses the damage bbolt cannot survive (a file
-			// cut short, no valid meta page) with the same words; other damage is the
-			// rest of the issue "A database you can trust".
-			if d.name == "truncated" || d.name == "zeros" || d.name == "both meta pages" {
-				code, qout, qerr := c.run("images", "--json")
-				if code == 0 || strings.Contains(qout+qerr, "goroutine ") || !strings.Contains(qerr, path+" is damaged") {
-					t.Errorf("images on a damaged file: exit %d\n%s%s", code, qout, qerr)
+			run := func(args []string) (int, string) {
+				t.Helper()
+				code, out, errOut := c.runWithin(10*time.Second, args...)
+				if all := out + errOut; strings.Contains(all, "goroutine ") || strings.Contains(all, "panic:") {
+					t.Errorf("%s: a stack trace:\n%s", args, all)
 				}
 				if after, _ := os.ReadFile(path); !bytes.Equal(after, d.file) {
-					t.Errorf("images wrote to the damaged file")
+					t.Fatalf("%s wrote to the damaged file", args)
+				}
+				return code, errOut
+			}
+			for _, w := range writes {
+				code, errOut := run(w.args)
+				if w.args[0] == "db" && w.args[1] == "check" {
+					t.Logf("%s: %s", w.args, errOut)
+				}
+				if code != w.exit || !strings.Contains(errOut, path) || !strings.Contains(errOut, "damaged") {
+					t.Errorf("%s: exit %d, want %d naming the file as damaged:\n%s", w.args, code, w.exit, errOut)
 				}
 			}
-			if d.name == "one meta page" && code == 0 {
-				// bbolt keeps two meta pages so that one may be lost: the other still
-				// opens the file, and what it reaches is checked.
-				t.Logf("one meta page lost: %s", strings.TrimSpace(out))
-				return
+			if _, err := os.Stat(backup); err == nil {
+				t.Errorf("db backup of a damaged file wrote %s", backup)
 			}
-			if code != exitDamaged || !strings.Contains(errOut, path) || !strings.Contains(errOut, "damaged") {
-				t.Errorf("exit %d\n%s%s", code, out, errOut)
+			for _, q := range queries {
+				code, errOut := run(q)
+				switch {
+				case !strings.Contains(errOut, path+" is damaged"):
+					t.Errorf("%s: exit %d, and nothing says %s is damaged:\n%s", q, code, path, errOut)
+				case code == 0 && !strings.Contains(errOut, "what can still be read"):
+					t.Errorf("%s answered from a damaged file without saying what the answer is:\n%s", q, errOut)
+				}
 			}
 		})
 	}
 }
 
-// TestDBBackup: a backup of a real database is sound, answers `images --json` as the
-// original does, and replaces FILE whole; a damaged database is not copied.
-func TestDBBackup(t *testing.T) {
+// TestDBBackupRestore: a backup of a real database is sound and answers `images --json`
+// as the original does; restored in place of a damaged file, it is what the queries
+// answer from, and the damaged file is kept beside it. A damaged backup is not restored.
+func TestDBBackupRestore(t *testing.T) {
 	c := newCLI(t, "world-2026-05-31")
 	c.mustRun("check")
 	want := c.mustRun("images", "--json")
@@ -106,27 +154,70 @@ func TestDBBackup(t *testing.T) {
 	if out := c.mustRun("db", "backup", backup); !strings.Contains(out, "wrote "+backup) {
 		t.Errorf("db backup: %q", out)
 	}
-	restored := newCLI(t, "world-2026-05-31")
-	data, err := os.ReadFile(backup)
+	path := dbPath(t, c)
+	sound, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(dbPath(t, restored), data, 0o600); err != nil {
+	damaged := damages(sound)[0].file
+	if err := os.WriteFile(path, damaged, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if out := restored.mustRun("db", "check"); !strings.Contains(out, "is sound") {
-		t.Errorf("the backup: %q", out)
+	out := c.mustRun("db", "restore", backup)
+	if !strings.Contains(out, "restored "+path+" from "+backup) || !strings.Contains(out, "kept as "+path+".before-restore-") {
+		t.Errorf("db restore: %q", out)
 	}
-	if got := restored.mustRun("images", "--json"); got != want {
-		t.Errorf("the backup answers images --json otherwise (%d bytes, want %d)", len(got), len(want))
+	kept := strings.TrimSpace(out[strings.Index(out, "kept as ")+len("kept as "):])
+	if data, err := os.ReadFile(kept); err != nil || !bytes.Equal(data, damaged) {
+		t.Errorf("the file replaced is not kept as it was at %s: %v", kept, err)
 	}
-	if err := os.Truncate(dbPath(t, c), 3*4096); err != nil {
+	if out := c.mustRun("db", "check"); !strings.Contains(out, "is sound") {
+		t.Errorf("after the restore: %q", out)
+	}
+	if got := c.mustRun("images", "--json"); got != want {
+		t.Errorf("the restored file answers images --json otherwise (%d bytes, want %d)", len(got), len(want))
+	}
+
+	// A damaged backup is refused, and the file in place stays as it is.
+	bad := filepath.Join(t.TempDir(), "bad.db")
+	if err := os.WriteFile(bad, damaged, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if code, _, errOut := c.run("db", "backup", backup); code != exitDamaged || !strings.Contains(errOut, "not copied") {
-		t.Errorf("backup of a damaged file: exit %d %q", code, errOut)
+	before, _ := os.ReadFile(path)
+	code, _, errOut := c.run("db", "restore", bad)
+	if code != exitDamaged || !strings.Contains(errOut, bad+" is damaged") {
+		t.Errorf("restore of a damaged backup: exit %d %q", code, errOut)
 	}
-	if after, _ := os.ReadFile(backup); !bytes.Equal(after, data) {
-		t.Errorf("a refused backup changed the backup file")
+	if after, _ := os.ReadFile(path); !bytes.Equal(after, before) {
+		t.Errorf("a refused restore changed the database")
+	}
+	if got := c.mustRun("images", "--json"); got != want {
+		t.Errorf("after a refused restore images --json differs")
+	}
+}
+
+// TestDBCompact: compaction keeps every answer and the file before it.
+func TestDBCompact(t *testing.T) {
+	c := newCLI(t, "world-2026-05-31")
+	c.mustRun("check")
+	want := c.mustRun("images", "--json")
+	path := dbPath(t, c)
+	before, _ := os.ReadFile(path)
+	out := c.mustRun("db", "compact")
+	if !strings.Contains(out, "compacted "+path) || !strings.Contains(out, fmt.Sprintf("%d before", len(before))) {
+		t.Errorf("db compact: %q", out)
+	}
+	kept := strings.TrimSpace(out[strings.Index(out, "kept as ")+len("kept as "):])
+	if data, _ := os.ReadFile(kept); !bytes.Equal(data, before) {
+		t.Errorf("the file before is not kept as it was at %s", kept)
+	}
+	if after, _ := os.Stat(path); after.Size() >= int64(len(before)) {
+		t.Errorf("compacted to %d bytes from %d", after.Size(), len(before))
+	}
+	if out := c.mustRun("db", "check"); !strings.Contains(out, "is sound") {
+		t.Errorf("after compaction: %q", out)
+	}
+	if got := c.mustRun("images", "--json"); got != want {
+		t.Errorf("the compacted file answers images --json otherwise")
 	}
 }

@@ -119,6 +119,20 @@ func openStore(cfg *config.Config) (*storage.DB, error) {
 	return db, nil
 }
 
+// openReading opens the database read-only for a query. A file known to be damaged
+// (the open checks it whole) is still read, every read guarded so that a damaged page is
+// an error: what it answers is what bbolt still finds sound, and stderr says so.
+func (a *app) openReading(cfg *config.Config) (*storage.DB, error) {
+	db, err := storage.Open(cfg.Storage.Path, storage.Options{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Damaged(); err != nil {
+		fmt.Fprintf(a.stderr, "nodewatch: warning: %v\nnodewatch: this answer is what can still be read from it; it may lack what the damaged pages held\n", err)
+	}
+	return db, nil
+}
+
 // newTracker wires the configured sources to the store.
 func newTracker(cfg *config.Config, db tracker.Store, log *slog.Logger) (*tracker.Tracker, error) {
 	hc := &http.Client{

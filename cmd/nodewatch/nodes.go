@@ -97,9 +97,9 @@ func (a *app) judgePools(ctx context.Context, f nodesFlags) ([]tracker.NodePool,
 			in.Cluster = f.cluster
 		}
 		fmt.Fprintf(a.stderr, "read %s: %s\n", f.file, describeInput(in))
-		return judgeGroups(cfg, in.Groups(), "file")
+		return a.judgeGroups(cfg, in.Groups(), "file")
 	}
-	db, err := storage.Open(cfg.Storage.Path, storage.Options{ReadOnly: true})
+	db, err := a.openReading(cfg)
 	if errors.Is(err, storage.ErrLocked) {
 		pools, err := fromAPI[[]tracker.NodePool](cfg.HTTP.Listen, "pools", err)
 		return pools, err
@@ -135,8 +135,8 @@ func (a *app) judgePools(ctx context.Context, f nodesFlags) ([]tracker.NodePool,
 
 // judgeGroups judges groups against the store, or, while the daemon holds it, asks the
 // daemon to (the groups are small; the file they came from may be 60 MB).
-func judgeGroups(cfg *config.Config, groups []tracker.PoolGroup, source string) ([]tracker.NodePool, error) {
-	db, err := storage.Open(cfg.Storage.Path, storage.Options{ReadOnly: true})
+func (a *app) judgeGroups(cfg *config.Config, groups []tracker.PoolGroup, source string) ([]tracker.NodePool, error) {
+	db, err := a.openReading(cfg)
 	if errors.Is(err, storage.ErrLocked) {
 		pools, err := judgeByDaemon(cfg.HTTP.Listen, groups, err)
 		return withSource(pools, source), err

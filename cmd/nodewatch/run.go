@@ -69,7 +69,9 @@ func (a *app) daemon(ctx context.Context, cfg *config.Config, sched cron.Schedul
 	if err != nil {
 		return &exitError{exitUsage, fmt.Errorf("http.listen: %w", err)}
 	}
-	srv := newHTTPServer(web.New(web.Options{Store: db, Metrics: metrics, MaxCycleAge: 3 * interval(sched), Version: version, Pools: r.pools}), log)
+	srv := newHTTPServer(web.New(web.Options{Store: db, Metrics: metrics, MaxCycleAge: 3 * interval(sched), Version: version, Pools: r.pools,
+		Database: db, AdminToken: cfg.HTTP.AdminToken.Value()}), log)
+	go newKeeper(cfg, db, metrics, log).Run(ctx)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server", "err", err)
@@ -91,6 +93,10 @@ func (a *app) daemon(ctx context.Context, cfg *config.Config, sched cron.Schedul
 		}
 		one.Lock()
 		defer one.Unlock()
+		if err := db.Damaged(); err != nil {
+			log.Error("no cycle: the database is not written while it is damaged", "err", err)
+			return
+		}
 		if _, _, err := r.cycle(cycleCtx); err != nil {
 			log.Error("cycle failed", "err", err)
 		}
@@ -137,6 +143,15 @@ func (a *app) daemon(ctx context.Context, cfg *config.Config, sched cron.Schedul
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// newKeeper checks the database daily and, with storage.backup, keeps rotating backups.
+func newKeeper(cfg *config.Config, db *storage.DB, metrics *web.Metrics, log *slog.Logger) *storage.Keeper {
+	k := &storage.Keeper{DB: db, Log: log, ObserveBackup: metrics.ObserveBackup}
+	if b := cfg.Storage.Backup; b != nil {
+		k.BackupDir, k.BackupEvery, k.BackupKeep = b.Dir, b.Every.Duration, b.Keep
+	}
+	return k
 }
 
 // watchClusters starts the watch of the configured clusters' Nodes when kubernetes is

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -92,6 +93,16 @@ const InClusterName = "in-cluster"
 
 type Storage struct {
 	Path string `yaml:"path" json:"path"`
+	// Backup, when set, makes the daemon keep rotating backups of the database.
+	Backup *Backup `yaml:"backup" json:"backup,omitempty"`
+}
+
+// Backup is the daemon's rotating backups: one every Every into Dir, the newest Keep
+// kept. Left out, every is 24h, keep 7 and dir a backups directory beside the database.
+type Backup struct {
+	Every Duration `yaml:"every" json:"every"`
+	Keep  int      `yaml:"keep" json:"keep"`
+	Dir   string   `yaml:"dir" json:"dir"`
 }
 
 // GitHub is the API that the AKS releases and the VHD notes are read from.
@@ -162,6 +173,10 @@ type Log struct {
 
 type HTTP struct {
 	Listen string `yaml:"listen" json:"listen"`
+	// AdminToken, when set, lets a client that is not on loopback take a backup
+	// (GET /api/v1/backup) by sending it as a bearer token.
+	AdminToken     Secret `yaml:"admin_token" json:"admin_token,omitzero"`
+	AdminTokenFile string `yaml:"admin_token_file" json:"admin_token_file,omitempty"`
 }
 
 // Notifier is one place events can be sent. Which keys apply depends on Type: slack
@@ -339,6 +354,7 @@ func (c *Config) readSecretFiles() []error {
 		*s = NewSecret(strings.TrimSpace(string(data)))
 	}
 	read("github.token", &c.GitHub.Token, c.GitHub.TokenFile)
+	read("http.admin_token", &c.HTTP.AdminToken, c.HTTP.AdminTokenFile)
 	for i := range c.Notifiers {
 		n := &c.Notifiers[i]
 		read(fmt.Sprintf("notifiers[%d].token", i), &n.Token, n.TokenFile)
@@ -355,6 +371,17 @@ const DefaultSlackAPIURL = "https://slack.com/api/"
 // want them: the GitHub and Slack clients join paths to an API URL ending in a slash,
 // the Flatcar paths are appended to a base URL after one.
 func (c *Config) normalize() {
+	if b := c.Storage.Backup; b != nil {
+		if b.Every.Duration == 0 {
+			b.Every.Duration = 24 * time.Hour
+		}
+		if b.Keep == 0 {
+			b.Keep = 7
+		}
+		if b.Dir == "" {
+			b.Dir = filepath.Join(filepath.Dir(c.Storage.Path), "backups")
+		}
+	}
 	c.GitHub.APIURL = withSlash(c.GitHub.APIURL)
 	c.Sources.Flatcar.BaseURL = strings.TrimRight(c.Sources.Flatcar.BaseURL, "/")
 	for i := range c.Notifiers {

@@ -734,6 +734,8 @@ func yamlKeys(t reflect.Type, path string, keys *[]string) {
 		}
 	case reflect.Slice:
 		yamlKeys(t.Elem(), path+"[]", keys)
+	case reflect.Pointer:
+		yamlKeys(t.Elem(), path, keys)
 	}
 }
 

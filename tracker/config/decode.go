@@ -49,6 +49,8 @@ func (w *walker) walk(n *yaml.Node, path string, t reflect.Type) {
 	switch {
 	case reflect.PointerTo(t).Implements(unmarshalerType):
 		w.leaf(n, path, t)
+	case t.Kind() == reflect.Pointer: // a section that is off unless given (storage.backup)
+		w.walk(n, path, t.Elem())
 	case t.Kind() == reflect.Struct:
 		w.mapping(n, path, t)
 	case t.Kind() == reflect.Slice:

@@ -47,6 +47,14 @@ func (c *Config) Validate() error {
 	if c.Storage.Path == "" {
 		p.add("storage.path", "empty; name the database file, e.g. ./nodewatch.db")
 	}
+	if b := c.Storage.Backup; b != nil {
+		if b.Every.Duration < time.Hour {
+			p.add("storage.backup.every", "%v is too short: each backup copies the whole database; 24h is the default", b.Every)
+		}
+		if b.Keep < 1 {
+			p.add("storage.backup.keep", "%d; keep at least 1 backup (7 is the default)", b.Keep)
+		}
+	}
 	p.apiURL("github.api_url", c.GitHub.APIURL)
 	for key, u := range map[string]string{"github.raw_url": c.GitHub.RawURL, "github.web_url": c.GitHub.WebURL} {
 		if u != "" {

@@ -23,6 +23,8 @@ type Metrics struct {
 	sourceErrors   *prometheus.CounterVec
 	events         *prometheus.CounterVec
 	deliveries     *prometheus.CounterVec
+	backups        *prometheus.CounterVec
+	lastBackup     prometheus.Gauge
 	// store is what the scrape-time collector reads; New sets it.
 	store atomic.Pointer[storeView]
 }
@@ -32,6 +34,7 @@ type storeView struct {
 	now     func() time.Time
 	version string
 	pools   *tracker.PoolWatch // nil: no pool metrics
+	db      tracker.Database   // nil: no database metrics
 }
 
 // NewMetrics registers every collector, the Go runtime's and the process's included.
@@ -68,13 +71,25 @@ func NewMetrics() *Metrics {
 			Name: "nodewatch_deliveries_total",
 			Help: "Delivery attempts by notifier and outcome (delivered, failed, given_up).",
 		}, []string{"notifier", "outcome"}),
+		backups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nodewatch_backups_total",
+			Help: "Rotating backups of the database (storage.backup) by outcome (ok, failed).",
+		}, []string{"outcome"}),
+		lastBackup: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "nodewatch_backup_last_success_timestamp_seconds",
+			Help: "When the last rotating backup of the database was taken (0: none by this process yet).",
+		}),
 	}
 	// Zero series from the start, so that rate() and alerts see the first increase.
 	for _, k := range tracker.EventKinds {
 		m.events.WithLabelValues(string(k))
 	}
+	for _, o := range []string{"ok", "failed"} {
+		m.backups.WithLabelValues(o)
+	}
 	m.registry.MustRegister(
 		m.cycleSeconds, m.lastSuccess, m.sourceUp, m.sourceRequests, m.sourceErrors, m.events, m.deliveries,
+		m.backups, m.lastBackup,
 		storeCollector{m},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -121,8 +136,18 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }
 
-func (m *Metrics) bind(s tracker.Store, now func() time.Time, version string, pools *tracker.PoolWatch) {
-	m.store.Store(&storeView{store: s, now: now, version: version, pools: pools})
+func (m *Metrics) bind(s tracker.Store, now func() time.Time, version string, pools *tracker.PoolWatch, db tracker.Database) {
+	m.store.Store(&storeView{store: s, now: now, version: version, pools: pools, db: db})
+}
+
+// ObserveBackup records one rotating backup taken (err nil) or failed.
+func (m *Metrics) ObserveBackup(at time.Time, err error) {
+	if err != nil {
+		m.backups.WithLabelValues("failed").Inc()
+		return
+	}
+	m.backups.WithLabelValues("ok").Inc()
+	m.lastBackup.Set(float64(at.Unix()))
 }
 
 var (
@@ -155,6 +180,13 @@ var (
 	poolDaysBehindDesc = prometheus.NewDesc("nodewatch_pool_days_behind",
 		"How many days older than the newest image of its family the image the pool runs is (the furthest behind, by the days their versions name); absent where unknown.",
 		[]string{"cluster", "pool", "family"}, nil)
+	dbProblemsDesc = prometheus.NewDesc("nodewatch_database_problems",
+		"What bbolt's consistency check (at start and daily) and the reads found wrong with the database file: 0 when sound; above 0 it is not written.",
+		nil, nil)
+	dbCheckedDesc = prometheus.NewDesc("nodewatch_database_last_check_timestamp_seconds",
+		"When the database file was last checked whole.", nil, nil)
+	dbCheckSecondsDesc = prometheus.NewDesc("nodewatch_database_check_duration_seconds",
+		"How long the last check of the database file took.", nil, nil)
 	clusterUpDesc = prometheus.NewDesc("nodewatch_cluster_up",
 		"Whether the cluster's API server can be read now (1) or not (0); its pools keep the nodes last read.",
 		[]string{"cluster"}, nil)
@@ -173,6 +205,9 @@ func (c storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- poolImagesBehindDesc
 	ch <- poolDaysBehindDesc
 	ch <- clusterUpDesc
+	ch <- dbProblemsDesc
+	ch <- dbCheckedDesc
+	ch <- dbCheckSecondsDesc
 }
 
 func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
@@ -181,6 +216,12 @@ func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(buildInfoDesc, prometheus.GaugeValue, 1, v.version)
+	if v.db != nil {
+		c := v.db.LastCheck()
+		ch <- prometheus.MustNewConstMetric(dbProblemsDesc, prometheus.GaugeValue, float64(len(c.Problems)))
+		ch <- prometheus.MustNewConstMetric(dbCheckedDesc, prometheus.GaugeValue, float64(c.At.Unix()))
+		ch <- prometheus.MustNewConstMetric(dbCheckSecondsDesc, prometheus.GaugeValue, c.Took.Seconds())
+	}
 	if v.pools != nil {
 		collectPools(ch, v.pools)
 	}

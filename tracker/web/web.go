@@ -45,6 +45,11 @@ type Options struct {
 	// clusters", /api/v1/pools and the pool metrics); nil: no pools, and the pool
 	// endpoints answer [].
 	Pools *tracker.PoolWatch
+	// Database is the file behind Store: a damaged file makes the daemon not ready and is
+	// in the metrics, and /api/v1/backup copies it. nil: neither.
+	Database tracker.Database
+	// AdminToken lets a client off loopback take a backup, as a bearer token; "" lets none.
+	AdminToken string
 }
 
 type server struct {
@@ -62,7 +67,7 @@ func New(o Options) http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeText(w, http.StatusOK, "ok") })
 	mux.HandleFunc("GET /readyz", s.readyz)
 	if o.Metrics != nil {
-		o.Metrics.bind(o.Store, o.Now, o.Version, o.Pools)
+		o.Metrics.bind(o.Store, o.Now, o.Version, o.Pools, o.Database)
 		mux.Handle("GET /metrics", o.Metrics.Handler())
 	}
 	mux.HandleFunc("GET /api/v1/images", s.images)
@@ -75,6 +80,7 @@ func New(o Options) http.Handler {
 	mux.HandleFunc("GET /api/v1/pools", s.pools)
 	mux.HandleFunc("GET /api/v1/pools/history", s.poolHistory)
 	mux.HandleFunc("POST "+judgePath, s.judge)
+	mux.HandleFunc("GET "+backupPath, s.backup)
 	mux.HandleFunc("GET /api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no API endpoint "+r.URL.Path)
 	})
@@ -119,6 +125,11 @@ func (s *server) readyz(w http.ResponseWriter, _ *http.Request) {
 // sources that failed in the last cycle while others did not (a cluster whose API
 // server refuses, a feed that is down), which a person should know of.
 func (s *server) readiness() (bool, string) {
+	if s.Database != nil {
+		if c := s.Database.LastCheck(); !c.Sound() {
+			return false, oneLine(fmt.Sprintf("database %s is damaged (%s); it is not written: restore a backup", c.Path, strings.Join(c.Problems, "; ")))
+		}
+	}
 	c, ok, err := s.Store.LastCycle()
 	switch {
 	case err != nil:

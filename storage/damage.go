@@ -1,0 +1,152 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/nodewatch/nodewatch/tracker"
+)
+
+// ErrDamaged is what every error about a damaged database file is (errors.Is).
+var ErrDamaged = errors.New("damaged")
+
+// DamageError says which file is damaged, what is wrong with it and what to do.
+type DamageError struct {
+	Path     string
+	Problems []string // what bbolt's check (or the open, or a read) found; at least one
+}
+
+func (e *DamageError) Error() string {
+	what := e.Problems[0]
+	if n := len(e.Problems) - 1; n > 0 {
+		what += fmt.Sprintf(" (and %d more)", n)
+	}
+	return fmt.Sprintf("database %s is damaged: %s; restore a backup of it (`nodewatch db restore FILE`), and see `nodewatch db check` for what is wrong",
+		e.Path, what)
+}
+
+func (e *DamageError) Is(target error) bool { return target == ErrDamaged }
+
+// health is what is known of the file's soundness: from the open (a lost meta page), the
+// last check, or a read that met a damaged page. Once damaged, the handle writes nothing.
+type health struct {
+	mu      sync.Mutex
+	opened  []string  // found by the open: they stay
+	found   []string  // by the last check
+	checked time.Time // of the last full check; zero before one
+	took    time.Duration
+}
+
+func (h *health) problems() []string { return append(slices.Clip(h.opened), h.found...) }
+
+// Damaged is the DamageError known for the file, or nil while nothing is known wrong.
+func (db *DB) Damaged() error {
+	db.health.mu.Lock()
+	defer db.health.mu.Unlock()
+	if p := db.health.problems(); len(p) > 0 {
+		return &DamageError{Path: db.path, Problems: p}
+	}
+	return nil
+}
+
+// LastCheck is the last full check (zero At before any).
+func (db *DB) LastCheck() tracker.DatabaseCheck {
+	db.health.mu.Lock()
+	defer db.health.mu.Unlock()
+	return tracker.DatabaseCheck{Path: db.path, Problems: db.health.problems(), At: db.health.checked, Took: db.health.took}
+}
+
+// Check runs bbolt's consistency check over the whole open file, in a read transaction
+// (writers go on), and remembers what it found: a damaged file is written no more.
+func (db *DB) Check() tracker.DatabaseCheck {
+	start := time.Now()
+	problems := db.check()
+	took := time.Since(start)
+	db.health.mu.Lock()
+	defer db.health.mu.Unlock()
+	// What the open found stays known: a check that passes over a lost meta page does
+	// not make the file sound.
+	db.health.found, db.health.checked, db.health.took = problems, start, took
+	return tracker.DatabaseCheck{Path: db.path, Problems: db.health.problems(), At: start, Took: took}
+}
+
+// check is Tx.Check's findings in words, a page that made bbolt panic among them.
+func (db *DB) check() (problems []string) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			problems = append(problems, fmt.Sprintf("a page could not be read: %v", r))
+		}
+	}()
+	err := db.checkTx(func(tx *bolt.Tx) {
+		for e := range tx.Check() {
+			// bbolt's check recovers its own assertions and reports them as "panic: ...":
+			// said here as what they are, a page that is not what it should be.
+			problems = append(problems, strings.Replace(e.Error(), "panic: assertion failed: ", "a page is not what its parent says: ", 1))
+		}
+	})
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
+	return problems
+}
+
+// errRollback ends a writable transaction that was only read.
+var errRollback = errors.New("rolled back")
+
+// checkTx runs Tx.Check's walk in a transaction where it is safe. The check reads the
+// freelist that writers change: bbolt's doc has it safe beside them only in a writable
+// transaction, which holds them back for the check's time. A read-only handle has no
+// writers (the file's shared lock keeps them out).
+func (db *DB) checkTx(fn func(*bolt.Tx)) error {
+	if db.bolt.IsReadOnly() {
+		return db.bolt.View(func(tx *bolt.Tx) error { fn(tx); return nil })
+	}
+	err := db.bolt.Update(func(tx *bolt.Tx) error { fn(tx); return errRollback })
+	if errors.Is(err, errRollback) {
+		return nil
+	}
+	return err
+}
+
+// view is bolt's View that survives a damaged page: see guard.
+func (db *DB) view(fn func(*bolt.Tx) error) error {
+	return db.guard(func() error { return db.bolt.View(fn) })
+}
+
+// update is bolt's Update on a file not known to be damaged: see guard.
+func (db *DB) update(fn func(*bolt.Tx) error) error {
+	if err := db.Damaged(); err != nil {
+		return err
+	}
+	return db.guard(func() error { return db.bolt.Update(fn) })
+}
+
+// guard runs a transaction so that a damaged page is an error, not a crash. bbolt reads
+// pages where their parents point and asserts what it finds: a damaged page panics, or
+// faults on an address past the mapping (made a panic here, for this goroutine). The
+// transaction is rolled back by bbolt's own deferred rollback; the file is then checked:
+// when the check finds it damaged, that is the error, and the handle writes no more.
+// A panic over a sound file is a fault of nodewatch's, and goes on as one.
+func (db *DB) guard(tx func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		if res := db.Check(); len(res.Problems) > 0 {
+			err = db.Damaged()
+			return
+		}
+		panic(r)
+	}()
+	return tx()
+}
