@@ -16,8 +16,10 @@ type Keeper struct {
 	BackupEvery time.Duration
 	BackupKeep  int
 	Log         *slog.Logger
-	// ObserveBackup hears of each backup taken (err nil) or failed; nil: none.
+	// ObserveBackup hears of each backup taken (err nil) or failed; FoundBackup, at start,
+	// of the newest already in BackupDir. nil: none.
 	ObserveBackup func(at time.Time, err error)
+	FoundBackup   func(at time.Time)
 	Now           func() time.Time // nil: time.Now
 }
 
@@ -39,7 +41,11 @@ func (k *Keeper) Run(ctx context.Context) {
 	if k.BackupDir != "" {
 		nextBackup = now() // unless a recent backup is there already
 		if all, err := RotatingBackups(k.BackupDir); err == nil && len(all) > 0 {
-			nextBackup = all[len(all)-1].Taken.Add(k.BackupEvery)
+			newest := all[len(all)-1]
+			nextBackup = newest.Taken.Add(k.BackupEvery)
+			if k.FoundBackup != nil {
+				k.FoundBackup(newest.Taken)
+			}
 		}
 	}
 	for {

@@ -22,7 +22,7 @@ const exitDamaged = 2
 func (a *app) dbCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "db", Short: "Look after the database file: check, back up, restore, compact"}
 	cmd.AddCommand(
-		a.dbCommand("check", "Check the database file's consistency (bbolt's own check); exit 2 when it is damaged", cobra.NoArgs, a.dbCheck),
+		a.dbCommand("check [FILE]", "Check the database file's (or FILE's, a backup's) consistency with bbolt's own check; exit 2 when it is damaged", cobra.MaximumNArgs(1), a.dbCheck),
 		a.dbCommand("backup FILE", "Write a consistent copy of the database to FILE; while the daemon runs, through its API", cobra.ExactArgs(1), a.dbBackup),
 		a.dbCommand("restore FILE", "Put the backup FILE in place of the database (daemon stopped); the file it replaces is kept beside it", cobra.ExactArgs(1), a.dbRestore),
 		a.dbCommand("compact", "Rewrite the database without its free pages (daemon stopped); the file before is kept beside it", cobra.NoArgs, a.dbCompact),
@@ -53,8 +53,11 @@ func dbExit(err error) error {
 	return &exitError{exitUsage, err}
 }
 
-func (a *app) dbCheck(cfg *config.Config, _ []string) error {
+func (a *app) dbCheck(cfg *config.Config, args []string) error {
 	path := cfg.Storage.Path
+	if len(args) == 1 {
+		path = args[0]
+	}
 	problems, err := storage.Check(path)
 	if err != nil {
 		return err

@@ -154,6 +154,9 @@ func TestDBBackupRestore(t *testing.T) {
 	if out := c.mustRun("db", "backup", backup); !strings.Contains(out, "wrote "+backup) {
 		t.Errorf("db backup: %q", out)
 	}
+	if out := c.mustRun("db", "check", backup); !strings.Contains(out, backup+" is sound") {
+		t.Errorf("db check of the backup: %q", out)
+	}
 	path := dbPath(t, c)
 	sound, err := os.ReadFile(path)
 	if err != nil {
@@ -182,6 +185,9 @@ func TestDBBackupRestore(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "bad.db")
 	if err := os.WriteFile(bad, damaged, 0o600); err != nil {
 		t.Fatal(err)
+	}
+	if code, _, errOut := c.run("db", "check", bad); code != exitDamaged || !strings.Contains(errOut, bad+" is damaged") {
+		t.Errorf("db check of a damaged backup: exit %d %q", code, errOut)
 	}
 	before, _ := os.ReadFile(path)
 	code, _, errOut := c.run("db", "restore", bad)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -96,6 +97,20 @@ func TestDeployManifests(t *testing.T) {
 	if !cfg.Kubernetes.Enabled || len(cfg.Kubernetes.Clusters) != 0 {
 		t.Errorf("the ConfigMap does not watch the cluster it runs in: %+v", cfg.Kubernetes)
 	}
+	// Backups go where the README's restore steps look for them, on the data volume.
+	if b := cfg.Storage.Backup; b == nil || b.Dir != "/data/backups" || filepath.Dir(cfg.Storage.Path) != "/data" {
+		t.Errorf("the ConfigMap keeps the database at %s and its backups at %+v, want /data and /data/backups", cfg.Storage.Path, b)
+	}
+
+	// The restore Job runs db restore on the Deployment's volume and configuration.
+	job := dig(ofKind(t, manifests(t, "restore-job.yaml"), "Job"), "spec", "template", "spec").(map[string]any)
+	pod := dig(d, "spec", "template", "spec").(map[string]any)
+	if !reflect.DeepEqual(job["volumes"], pod["volumes"]) || !reflect.DeepEqual(dig(job, "containers", 0, "volumeMounts"), dig(pod, "containers", 0, "volumeMounts")) {
+		t.Errorf("the restore Job mounts %v, the Deployment %v", job["volumes"], pod["volumes"])
+	}
+	if args := fmt.Sprint(dig(job, "containers", 0, "args")); !strings.Contains(args, "db restore $(BACKUP)") {
+		t.Errorf("the restore Job runs %s", args)
+	}
 
 	promtool, err := exec.LookPath("promtool")
 	if err != nil {
@@ -122,6 +137,8 @@ tests:
         values: '1x120'
       - series: 'nodewatch_cluster_up{cluster="prod-neu"}'
         values: '0x60'
+      - series: 'nodewatch_database_problems'
+        values: '0 0 2x10'
     alert_rule_test:
       - eval_time: 70m
         alertname: NodePoolImageBehind
@@ -137,6 +154,35 @@ tests:
             exp_annotations:
               summary: "nodewatch cannot read cluster prod-neu"
               description: "The API server refuses nodewatch or does not answer; /readyz and the last cycle's report name the cause. Pools keep what was last known."
+      - eval_time: 1m
+        alertname: NodewatchDatabaseDamaged
+        exp_alerts: []
+      - eval_time: 3m
+        alertname: NodewatchDatabaseDamaged
+        exp_alerts:
+          - exp_labels: {severity: critical}
+            exp_annotations:
+              summary: "nodewatch's database is damaged: it is written no more"
+              description: "bbolt's check (at start and daily) or a read found 2 problems in the database file. Cycles stop and /readyz fails until a backup is restored: scale the Deployment to 0, `+"`nodewatch db restore FILE`"+` from /data/backups (README, \"The database\"), scale it back to 1."
+  # Two days and more: one daemon whose backups stopped at the start, one whose gauge
+  # keeps up with the clock.
+  - interval: 1m
+    input_series:
+      - series: 'nodewatch_backup_last_success_timestamp_seconds{instance="stopped"}'
+        values: '0x3100'
+      - series: 'nodewatch_backup_last_success_timestamp_seconds{instance="daily"}'
+        values: '0+60x3100'
+    alert_rule_test:
+      - eval_time: 47h
+        alertname: NodewatchBackupStale
+        exp_alerts: []
+      - eval_time: 50h
+        alertname: NodewatchBackupStale
+        exp_alerts:
+          - exp_labels: {severity: warning, instance: stopped}
+            exp_annotations:
+              summary: "nodewatch has taken no backup of its database for two days"
+              description: "The rotating backups (storage.backup) fail: the daemon's log says why (a full volume, a damaged file). The older backups in /data/backups are kept."
 `), 0o600)
 	cmd := exec.Command(promtool, "test", "rules", "test.yaml")
 	cmd.Dir = dir

@@ -147,9 +147,10 @@ func (a *app) daemon(ctx context.Context, cfg *config.Config, sched cron.Schedul
 
 // newKeeper checks the database daily and, with storage.backup, keeps rotating backups.
 func newKeeper(cfg *config.Config, db *storage.DB, metrics *web.Metrics, log *slog.Logger) *storage.Keeper {
-	k := &storage.Keeper{DB: db, Log: log, ObserveBackup: metrics.ObserveBackup}
+	k := &storage.Keeper{DB: db, Log: log, ObserveBackup: metrics.ObserveBackup, FoundBackup: metrics.FoundBackup}
 	if b := cfg.Storage.Backup; b != nil {
 		k.BackupDir, k.BackupEvery, k.BackupKeep = b.Dir, b.Every.Duration, b.Keep
+		metrics.WatchBackups()
 	}
 	return k
 }

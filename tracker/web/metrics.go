@@ -77,19 +77,15 @@ func NewMetrics() *Metrics {
 		}, []string{"outcome"}),
 		lastBackup: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "nodewatch_backup_last_success_timestamp_seconds",
-			Help: "When the last rotating backup of the database was taken (0: none by this process yet).",
+			Help: "When the newest rotating backup of the database was taken (one found at start counts; 0: none yet).",
 		}),
 	}
 	// Zero series from the start, so that rate() and alerts see the first increase.
 	for _, k := range tracker.EventKinds {
 		m.events.WithLabelValues(string(k))
 	}
-	for _, o := range []string{"ok", "failed"} {
-		m.backups.WithLabelValues(o)
-	}
 	m.registry.MustRegister(
 		m.cycleSeconds, m.lastSuccess, m.sourceUp, m.sourceRequests, m.sourceErrors, m.events, m.deliveries,
-		m.backups, m.lastBackup,
 		storeCollector{m},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -139,6 +135,19 @@ func (m *Metrics) Handler() http.Handler {
 func (m *Metrics) bind(s tracker.Store, now func() time.Time, version string, pools *tracker.PoolWatch, db tracker.Database) {
 	m.store.Store(&storeView{store: s, now: now, version: version, pools: pools, db: db})
 }
+
+// WatchBackups adds the metrics of the rotating backups (storage.backup): without them
+// configured there are none, so that no alert on stale backups fires for a daemon that
+// takes none.
+func (m *Metrics) WatchBackups() {
+	for _, o := range []string{"ok", "failed"} {
+		m.backups.WithLabelValues(o)
+	}
+	m.registry.MustRegister(m.backups, m.lastBackup)
+}
+
+// FoundBackup records the newest backup there is, taken before this process started.
+func (m *Metrics) FoundBackup(at time.Time) { m.lastBackup.Set(float64(at.Unix())) }
 
 // ObserveBackup records one rotating backup taken (err nil) or failed.
 func (m *Metrics) ObserveBackup(at time.Time, err error) {
