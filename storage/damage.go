@@ -1,8 +1,11 @@
 package storage
 
 import (
+	"compress/flate"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -118,7 +121,19 @@ func (db *DB) checkTx(fn func(*bolt.Tx)) error {
 
 // view is bolt's View that survives a damaged page: see guard.
 func (db *DB) view(fn func(*bolt.Tx) error) error {
-	return db.guard(func() error { return db.bolt.View(fn) })
+	return db.undecodable(db.guard(func() error { return db.bolt.View(fn) }))
+}
+
+// undecodable says what a value that cannot be decoded means. bbolt keeps no checksums
+// of values: bytes changed inside one pass its check and show only here, as JSON or
+// flate that does not parse.
+func (db *DB) undecodable(err error) error {
+	var syntax *json.SyntaxError
+	var corrupt flate.CorruptInputError
+	if errors.As(err, &syntax) || errors.As(err, &corrupt) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("%w; a value stored in %s cannot be read: the file may be damaged (`nodewatch db check` says more; restore a backup)", err, db.path)
+	}
+	return err
 }
 
 // update is bolt's Update on a file not known to be damaged: see guard.
@@ -126,7 +141,7 @@ func (db *DB) update(fn func(*bolt.Tx) error) error {
 	if err := db.Damaged(); err != nil {
 		return err
 	}
-	return db.guard(func() error { return db.bolt.Update(fn) })
+	return db.undecodable(db.guard(func() error { return db.bolt.Update(fn) }))
 }
 
 // guard runs a transaction so that a damaged page is an error, not a crash. bbolt reads

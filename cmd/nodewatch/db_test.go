@@ -227,3 +227,49 @@ func TestDBCompact(t *testing.T) {
 		t.Errorf("the compacted file answers images --json otherwise")
 	}
 }
+
+// TestSectorDamage: 512 bytes (a disk sector) overwritten inside one page, for every
+// eleventh page of a real database. Where the sector is in the tree's pages, bbolt's
+// check finds it; where it is inside a stored value, no check can (bbolt keeps no
+// checksums of values) and the value fails to decode. Either way no query prints a stack
+// trace or writes the file, and one that fails names the file and says it is damaged.
+func TestSectorDamage(t *testing.T) {
+	c := newCLI(t, "world-2026-05-31")
+	c.mustRun("check")
+	path := dbPath(t, c)
+	sound, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	queries := [][]string{{"images", "--json"}, {"show", "202605.27.0"}, {"diff", "AKSUbuntu/gen2/2404containerd", "202605.14.0", "202605.27.0"}, {"flatcar"}, {"aks"}}
+	var failed, warned, pages int
+	for at := 2 * 4096; at < len(sound); at += 11 * 4096 {
+		pages++
+		d := bytes.Clone(sound)
+		copy(d[at+512:], bytes.Repeat([]byte{0x5a}, 512))
+		if err := os.WriteFile(path, d, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range queries {
+			code, out, errOut := c.run(q...)
+			if all := out + errOut; strings.Contains(all, "goroutine ") || strings.Contains(all, "panic:") {
+				t.Fatalf("page %d, %s: a stack trace:\n%s", at/4096, q, all)
+			}
+			if code != 0 {
+				failed++
+				if !strings.Contains(errOut, path) || !strings.Contains(errOut, "damaged") {
+					t.Errorf("page %d, %s: exit %d without naming the file as damaged:\n%s", at/4096, q, code, errOut)
+				}
+			} else if strings.Contains(errOut, "is damaged") {
+				warned++
+			}
+		}
+		if after, _ := os.ReadFile(path); !bytes.Equal(after, d) {
+			t.Fatalf("page %d: a query wrote to the damaged file", at/4096)
+		}
+	}
+	if failed == 0 || warned == 0 {
+		t.Errorf("%d pages damaged: %d queries refused, %d answered with a warning; want some of each", pages, failed, warned)
+	}
+	t.Logf("%d pages damaged, %d queries: %d refused naming the file, %d answered and warned", pages, pages*len(queries), failed, warned)
+}
