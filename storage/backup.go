@@ -23,7 +23,7 @@ func (db *DB) Backup(file string) (int64, error) {
 	err := writeAtomically(file, func(f *os.File) (err error) {
 		n, err = db.WriteTo(f)
 		return err
-	}, checked)
+	}, db.copyChecked)
 	if err != nil {
 		return 0, fmt.Errorf("backup of %s to %s: %w", db.path, file, err)
 	}
@@ -65,24 +65,40 @@ func (db *DB) WriteTo(w io.Writer) (n int64, err error) {
 	return n, err
 }
 
-// Snapshot writes a consistent copy of the database to a temporary file beside it, unlinked
-// at once, and returns it at its start: the read transaction lasts as long as the copy to
-// the disk takes, however slowly the copy is read after.
+// Snapshot writes a consistent copy of the database to a temporary file beside it,
+// checks it, unlinks it and returns it at its start: the read transaction lasts as long
+// as the copy to the disk takes, however slowly the copy is read after.
 func (db *DB) Snapshot() (*os.File, error) {
 	f, err := os.CreateTemp(filepath.Dir(db.path), ".snapshot-*.tmp")
 	if err != nil {
 		return nil, fmt.Errorf("snapshot of %s: %w", db.path, err)
 	}
-	os.Remove(f.Name())
-	if _, err := db.WriteTo(f); err != nil {
-		f.Close()
-		return nil, err
+	defer os.Remove(f.Name()) // the open file stays readable; nothing is left behind
+	_, err = db.WriteTo(f)
+	if err == nil {
+		err = db.copyChecked(f.Name())
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
 		f.Close()
-		return nil, err
+		return nil, fmt.Errorf("snapshot of %s: %w", db.path, err)
 	}
 	return f, nil
+}
+
+// copyChecked checks a copy of the database. Tx.WriteTo copies pages as they are, so a
+// copy that fails the check is a damaged database: the file itself is checked then, and
+// from that check on it is known damaged.
+func (db *DB) copyChecked(copy string) error {
+	err := checked(copy)
+	if err != nil && !errors.Is(err, ErrLocked) {
+		if c := db.Check(); !c.Sound() {
+			return db.Damaged()
+		}
+	}
+	return err
 }
 
 // writeAtomically makes file whole or not at all: write fills a temporary file beside it,

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -84,10 +83,10 @@ func TestSaveBackup(t *testing.T) {
 	}
 }
 
-// TestKeeperFindsDamage: a page of the open file damaged under the daemon (a disk fault)
-// is found by the next daily check; the file is written no more, and no backup is taken
-// of it.
-func TestKeeperFindsDamage(t *testing.T) {
+// damagedUnder opens a database of a few dozen pages and overwrites a page in the middle
+// of its file under the open handle, as a disk fault would.
+func damagedUnder(t *testing.T) (*DB, string) {
+	t.Helper()
 	db, path := openTemp(t, Options{})
 	meta := map[string]string{}
 	for i := range 3000 {
@@ -104,15 +103,18 @@ func TestKeeperFindsDamage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer f.Close()
 	if _, err := f.WriteAt(bytes.Repeat([]byte{0xa5}, 4096), st.Size()/2/4096*4096); err != nil {
 		t.Fatal(err)
 	}
-	f.Close()
+	return db, path
+}
 
-	var observed []error
-	var mu sync.Mutex
-	k := &Keeper{DB: db, CheckEvery: 10 * time.Millisecond, BackupDir: filepath.Join(t.TempDir(), "backups"), BackupEvery: time.Hour, BackupKeep: 1,
-		Log: slog.New(slog.DiscardHandler), ObserveBackup: func(_ time.Time, err error) { mu.Lock(); observed = append(observed, err); mu.Unlock() }}
+// TestKeeperFindsDamage: a page of the open file damaged under the daemon is found by the
+// next daily check; the file is written no more.
+func TestKeeperFindsDamage(t *testing.T) {
+	db, path := damagedUnder(t)
+	k := &Keeper{DB: db, CheckEvery: 10 * time.Millisecond, Log: slog.New(slog.DiscardHandler)}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	go k.Run(ctx)
@@ -126,17 +128,35 @@ func TestKeeperFindsDamage(t *testing.T) {
 	if _, err := db.Apply(context.Background(), tracker.Batch{Meta: map[string]string{"after": "x"}}); !errors.Is(err, ErrDamaged) {
 		t.Errorf("a write after the damage was found: %v", err)
 	}
-	if _, err := db.BackupInto(k.BackupDir, 1, time.Now()); !errors.Is(err, ErrDamaged) {
-		t.Errorf("a backup after the damage was found: %v", err)
+}
+
+// TestBackupFindsDamage: Tx.WriteTo copies pages as they are, so a copy of a file damaged
+// under the daemon fails its check. Then the backup is not kept, the older ones stay, and
+// the file is known damaged from then on: no waiting for the daily check.
+func TestBackupFindsDamage(t *testing.T) {
+	db, path := damagedUnder(t)
+	dir := filepath.Join(t.TempDir(), "backups")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	// The backup at start copied the file before the check found it damaged: its own
-	// check refused the copy, and nothing is in the backups' directory.
-	if len(observed) == 0 || observed[0] == nil || !strings.Contains(observed[0].Error(), "does not pass the check") {
+	older := filepath.Join(dir, "nodewatch-20261201T030000Z.db")
+	if err := os.WriteFile(older, []byte("yesterday's"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var observed []error
+	k := &Keeper{DB: db, BackupDir: dir, BackupEvery: time.Hour, BackupKeep: 1, Log: slog.New(slog.DiscardHandler),
+		ObserveBackup: func(_ time.Time, err error) { observed = append(observed, err) }}
+	k.backup(time.Date(2026, 12, 2, 3, 0, 0, 0, time.UTC))
+	if len(observed) != 1 || !errors.Is(observed[0], ErrDamaged) || !strings.Contains(observed[0].Error(), path+" is damaged") {
 		t.Errorf("backups observed: %v", observed)
 	}
-	if left, _ := RotatingBackups(k.BackupDir); len(left) > 0 {
-		t.Errorf("a copy of the damaged file was kept: %v", left)
+	if all, _ := RotatingBackups(dir); len(all) != 1 || all[0].File != older {
+		t.Errorf("after a failed backup the directory holds %v, want only %s", all, older)
+	}
+	if db.Damaged() == nil {
+		t.Error("the copy failed its check, and the file is not known damaged")
+	}
+	if _, err := db.Snapshot(); !errors.Is(err, ErrDamaged) {
+		t.Errorf("a snapshot of the damaged file: %v", err)
 	}
 }

@@ -90,26 +90,9 @@ type DB struct {
 // migrates it to the current schema. A read-only open never creates or migrates. While
 // another process holds the file, Open gives up after opts.Timeout with ErrLocked.
 func Open(path string, opts Options) (*DB, error) {
-	timeout := opts.Timeout
-	if timeout == 0 {
-		timeout = time.Second
-	}
-	// A file cut short would make bbolt fault past the end of its mapping: refuse it here.
-	lost, err := preflight(path)
+	b, lost, err := openBolt(path, opts)
 	if err != nil {
-		return nil, &DamageError{Path: path, Problems: []string{err.Error()}}
-	}
-	if lost != "" && !opts.ReadOnly {
-		return nil, &DamageError{Path: path, Problems: []string{lost}}
-	}
-	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: opts.ReadOnly})
-	switch {
-	case errors.Is(err, berrors.ErrTimeout):
-		return nil, fmt.Errorf("database %s is %w (waited %s)", path, ErrLocked, timeout)
-	case opts.ReadOnly && errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("no database at %s yet (run `nodewatch check` first): %w", path, err)
-	case err != nil:
-		return nil, fmt.Errorf("open database %s: %w", path, err)
+		return nil, err
 	}
 	db := &DB{bolt: b, path: path, now: opts.Now}
 	if db.now == nil {
@@ -119,9 +102,9 @@ func Open(path string, opts Options) (*DB, error) {
 		db.health.opened = []string{lost}
 	}
 	// The whole file is checked at every open (a few milliseconds at full scale: the
-	// check walks the pages of the tree, not the values' overflow pages). A damaged file
-	// is never written; a read-only handle reads on (every read guarded), and Damaged
-	// says what its answers come from.
+	// check walks the pages of the tree, not the values' overflow pages). A damaged file,
+	// a lost meta page included, is never written; a read-only handle reads on (every
+	// read guarded), and Damaged says what its answers come from.
 	if res := db.Check(); len(res.Problems) > 0 && !opts.ReadOnly {
 		b.Close()
 		return nil, db.Damaged()
@@ -131,6 +114,37 @@ func Open(path string, opts Options) (*DB, error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// openBolt opens the file with bbolt once its meta pages say bbolt can: lost names a meta
+// page that is damaged while the other is sound.
+func openBolt(path string, opts Options) (b *bolt.DB, lost string, err error) {
+	timeout := opts.Timeout
+	if timeout == 0 {
+		timeout = time.Second
+	}
+	// A file cut short would make bbolt fault past the end of its mapping: refuse it here.
+	if lost, err = preflight(path); err != nil {
+		return nil, "", &DamageError{Path: path, Problems: []string{err.Error()}}
+	}
+	b, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: opts.ReadOnly})
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, "", fmt.Errorf("database %s is %w (waited %s)", path, ErrLocked, timeout)
+	case opts.ReadOnly && errors.Is(err, fs.ErrNotExist):
+		return nil, "", fmt.Errorf("no database at %s yet (run `nodewatch check` first): %w", path, err)
+	case err != nil:
+		return nil, "", fmt.Errorf("open database %s: %w", path, err)
+	}
+	// The meta pages again, now that the lock keeps writers out: read before it, one may
+	// have been caught half-written by a daemon's commit.
+	if lost != "" {
+		if lost, err = preflight(path); err != nil {
+			b.Close()
+			return nil, "", &DamageError{Path: path, Problems: []string{err.Error()}}
+		}
+	}
+	return b, lost, nil
 }
 
 // Close releases the file and its lock.

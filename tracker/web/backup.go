@@ -14,6 +14,9 @@ import (
 // the team's pools.
 const backupPath = "/api/v1/backup"
 
+// backupWriteTimeout bounds how long a client may take to read a copy.
+const backupWriteTimeout = 10 * time.Minute
+
 // backup answers a consistent copy of the database. The copy is taken to a temporary file
 // first, so that a slow client holds no transaction open.
 func (s *server) backup(w http.ResponseWriter, r *http.Request) {
@@ -34,6 +37,9 @@ func (s *server) backup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer f.Close()
+	// The server's write timeout is for answers of a page; a copy of the whole file over a
+	// port-forward may take longer.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(backupWriteTimeout))
 	h := w.Header()
 	h.Set("Content-Type", "application/octet-stream")
 	h.Set("Content-Disposition", `attachment; filename="nodewatch-`+s.Now().UTC().Format("20060102T150405Z")+`.db"`)
