@@ -407,6 +407,119 @@ routes: [{events: [aks_release], notify: [hook, bot, issues]}]
 	}
 }
 
+// TestStorageBackup: storage.backup is off unless given; given, what it leaves out is
+// every 24h, keep 7, and a backups directory beside storage.path; what it sets is
+// validated, key by key.
+func TestStorageBackup(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		yaml string
+		want *Backup
+	}{
+		{"absent", "", nil},
+		{"absent with a storage section", "storage: {path: /var/lib/nodewatch/nodewatch.db}", nil},
+		{"empty", "storage: {backup: {}}", &Backup{Every: Duration{24 * time.Hour}, Keep: 7, Dir: "backups"}},
+		{"empty beside a path", "storage:\n  path: /var/lib/nodewatch/nodewatch.db\n  backup: {}\n",
+			&Backup{Every: Duration{24 * time.Hour}, Keep: 7, Dir: "/var/lib/nodewatch/backups"}},
+		{"beside a relative path", "storage: {path: data/nodewatch.db, backup: {keep: 3}}",
+			&Backup{Every: Duration{24 * time.Hour}, Keep: 3, Dir: filepath.Join("data", "backups")}},
+		{"every set", "storage: {backup: {every: 6h}}", &Backup{Every: Duration{6 * time.Hour}, Keep: 7, Dir: "backups"}},
+		{"the shortest", "storage: {backup: {every: 1h, keep: 1}}", &Backup{Every: Duration{time.Hour}, Keep: 1, Dir: "backups"}},
+		{"all set", "storage: {path: /data/nw.db, backup: {every: 168h, keep: 30, dir: /mnt/backups}}",
+			&Backup{Every: Duration{168 * time.Hour}, Keep: 30, Dir: "/mnt/backups"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := loadYAML(t, tc.yaml, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(c.Storage.Backup, tc.want) {
+				t.Errorf("storage.backup = %+v, want %+v", c.Storage.Backup, tc.want)
+			}
+		})
+	}
+	if Default().Storage.Backup != nil {
+		t.Error("the defaults take backups")
+	}
+
+	for _, tc := range []struct {
+		name string
+		yaml string
+		want string
+	}{
+		{"every too short", "storage: {backup: {every: 5m}}", "storage.backup.every: 5m0s is too short"},
+		{"every just short", "storage: {backup: {every: 59m59s}}", "storage.backup.every: 59m59s is too short"},
+		{"every negative", "storage: {backup: {every: -24h}}", "storage.backup.every: -24h0m0s is too short"},
+		{"keep negative", "storage: {backup: {keep: -1}}", "storage.backup.keep: -1; keep at least 1"},
+		{"unknown key", "storage:\n  backup:\n    keepp: 3\n", "storage.backup.keepp (line 3): unknown key; the keys here are every, keep, dir"},
+		{"not a duration", "storage: {backup: {every: daily}}", `storage.backup.every (line 1): "daily" is not a duration`},
+		{"not a number", "storage: {backup: {keep: seven}}", "storage.backup.keep (line 1): cannot unmarshal"},
+		{"a list", "storage: {backup: [24h]}", "storage.backup (line 1): want a mapping of keys, got a list"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := loadYAML(t, tc.yaml, nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+	// Both problems at once, each naming its key.
+	_, err := loadYAML(t, "storage: {backup: {every: 5m, keep: -1}}", nil)
+	if err == nil || !strings.Contains(err.Error(), "storage.backup.every: ") || !strings.Contains(err.Error(), "storage.backup.keep: ") {
+		t.Errorf("error %v, want both storage.backup.every and storage.backup.keep", err)
+	}
+}
+
+// TestAdminTokenFile: http.admin_token_file is read, trimmed, into the admin token; it
+// and http.admin_token are one or the other.
+func TestAdminTokenFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "admin-token")
+	if err := os.WriteFile(file, []byte("  nw-admin-fromfile\r\n\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := loadYAML(t, fmt.Sprintf("http: {admin_token_file: %q}", file), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.HTTP.AdminToken.Value(); got != "nw-admin-fromfile" {
+		t.Errorf("http.admin_token = %q, want the file's nw-admin-fromfile", got)
+	}
+	c, err = loadYAML(t, "http: {admin_token: '${T}'}", map[string]string{"T": "nw-admin-fromenv"})
+	if err != nil || c.HTTP.AdminToken.Value() != "nw-admin-fromenv" {
+		t.Errorf("http.admin_token from the environment: %v", err)
+	}
+	// An empty token counts as unset, so that the example's ${NODEWATCH_ADMIN_TOKEN:-}
+	// goes with a file.
+	c, err = loadYAML(t, fmt.Sprintf("http: {admin_token: '${T:-}', admin_token_file: %q}", file), nil)
+	if err != nil || c.HTTP.AdminToken.Value() != "nw-admin-fromfile" {
+		t.Errorf("an empty http.admin_token beside the file: %v", err)
+	}
+	if c, err := loadYAML(t, "", nil); err != nil || c.HTTP.AdminToken.Value() != "" {
+		t.Errorf("the defaults have an admin token: %v", err)
+	}
+
+	for _, tc := range []struct {
+		name string
+		yaml string
+		want []string
+	}{
+		{"both forms", fmt.Sprintf("http: {admin_token: x, admin_token_file: %q}", file), []string{"http.admin_token_file: http.admin_token is set as well; set one of them"}},
+		{"unreadable", fmt.Sprintf("http: {admin_token_file: %q}", file+".missing"), []string{"http.admin_token_file: ", file + ".missing"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := loadYAML(t, tc.yaml, nil)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not contain %q", err, want)
+				}
+			}
+		})
+	}
+}
+
 func TestCronSchedule(t *testing.T) {
 	for _, tc := range []struct {
 		spec string
@@ -591,15 +704,17 @@ func TestSecretsStayHidden(t *testing.T) {
 		"GITHUB_TOKEN":      "ghp_S3cretGitHubToken",
 		"SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/S3cretWebhook",
 		"SLACK_BOT_TOKEN":   "xoxb-S3cretBotToken",
+		"ADMIN_TOKEN":       "nw-S3cretAdminToken",
 	}
 	fileSecret := "S3cretFromFile"
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	if err := os.WriteFile(tokenFile, []byte(fileSecret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	all := []string{secrets["GITHUB_TOKEN"], secrets["SLACK_WEBHOOK_URL"], secrets["SLACK_BOT_TOKEN"], fileSecret}
+	all := []string{secrets["GITHUB_TOKEN"], secrets["SLACK_WEBHOOK_URL"], secrets["SLACK_BOT_TOKEN"], fileSecret, secrets["ADMIN_TOKEN"]}
 	c, err := loadYAML(t, fmt.Sprintf(`
 github: {token: "${GITHUB_TOKEN}"}
+http: {admin_token: "${ADMIN_TOKEN}"}
 notifiers:
   - {name: team, type: slack, webhook_url: "${SLACK_WEBHOOK_URL}"}
   - {name: bot, type: slack, token: "${SLACK_BOT_TOKEN}", channel: C0123456}
@@ -609,13 +724,14 @@ routes: [{events: [aks_release], notify: [team, bot, tracker]}]
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := []string{c.GitHub.Token.Value(), c.Notifiers[0].WebhookURL.Value(), c.Notifiers[1].Token.Value(), c.Notifiers[2].Token.Value()}; !slices.Equal(got, all) {
+	if got := []string{c.GitHub.Token.Value(), c.Notifiers[0].WebhookURL.Value(), c.Notifiers[1].Token.Value(), c.Notifiers[2].Token.Value(), c.HTTP.AdminToken.Value()}; !slices.Equal(got, all) {
 		t.Fatalf("the secrets are %q, want %q", got, all)
 	}
 
 	var outputs []string
 	for _, format := range []string{"%v", "%+v", "%#v", "%s", "%q"} {
-		outputs = append(outputs, fmt.Sprintf(format, c), fmt.Sprintf(format, *c), fmt.Sprintf(format, c.Notifiers), fmt.Sprintf(format, c.GitHub.Token))
+		outputs = append(outputs, fmt.Sprintf(format, c), fmt.Sprintf(format, *c), fmt.Sprintf(format, c.Notifiers), fmt.Sprintf(format, c.GitHub.Token),
+			fmt.Sprintf(format, c.HTTP), fmt.Sprintf(format, c.HTTP.AdminToken))
 	}
 	js, err := json.Marshal(c)
 	if err != nil {
@@ -626,9 +742,13 @@ routes: [{events: [aks_release], notify: [team, bot, tracker]}]
 		t.Fatal(err)
 	}
 	outputs = append(outputs, string(js), string(ym))
+	// The admin token is there, as set but not shown.
+	if !strings.Contains(string(js), `"admin_token":"[redacted]"`) || !strings.Contains(string(ym), "admin_token: '[redacted]'") {
+		t.Errorf("the admin token is not shown as set:\n%s\n%s", js, ym)
+	}
 	var text, jsonLog bytes.Buffer
 	for _, h := range []slog.Handler{slog.NewTextHandler(&text, nil), slog.NewJSONHandler(&jsonLog, nil)} {
-		slog.New(h).Info("loaded", "config", c, "token", c.GitHub.Token, "notifier", c.Notifiers[1])
+		slog.New(h).Info("loaded", "config", c, "token", c.GitHub.Token, "notifier", c.Notifiers[1], "http", c.HTTP, "admin_token", c.HTTP.AdminToken)
 	}
 	outputs = append(outputs, text.String(), jsonLog.String())
 
@@ -650,6 +770,26 @@ routes: [{events: [aks_release], notify: [team, bot, tracker]}]
 		}
 	}
 	outputs = append(outputs, err.Error())
+
+	// Errors of the file in the very place the admin token sits: both forms set, a key
+	// misspelt beside it, the token where a number goes.
+	adminFile := filepath.Join(t.TempDir(), "admin-token")
+	if err := os.WriteFile(adminFile, []byte(secrets["ADMIN_TOKEN"]+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ yaml, want string }{
+		{fmt.Sprintf("http: {admin_token: '${ADMIN_TOKEN}', admin_token_file: %q}", adminFile), "http.admin_token_file: http.admin_token is set as well"},
+		{"http: {admin_token: '${ADMIN_TOKEN}', admin_tokn: '${ADMIN_TOKEN}'}", "http.admin_tokn (line 1): unknown key"},
+		{"http: {admin_token: {value: '${ADMIN_TOKEN}'}}", "http.admin_token (line 1): want a string"},
+		{fmt.Sprintf("http: {admin_token_file: %q, listen: nowhere}", adminFile), `http.listen: "nowhere" is not host:port`},
+	} {
+		_, err := loadYAML(t, tc.yaml, secrets)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want one containing %q", tc.yaml, err, tc.want)
+			continue
+		}
+		outputs = append(outputs, err.Error())
+	}
 
 	for _, out := range outputs {
 		for _, secret := range all {
