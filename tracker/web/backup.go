@@ -58,8 +58,9 @@ func (s *server) mayBackup(r *http.Request) (int, string) {
 	if s.AdminToken == "" {
 		return http.StatusForbidden, backupPath + " answers loopback clients only; set http.admin_token to let others in with it as a bearer token"
 	}
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || subtle.ConstantTimeCompare([]byte(token), []byte(s.AdminToken)) != 1 {
+	// The scheme is case-insensitive (RFC 7235, section 2.1); the token is not.
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(token), []byte(s.AdminToken)) != 1 {
 		return http.StatusUnauthorized, backupPath + " answers a client off loopback only with http.admin_token as its bearer token"
 	}
 	return http.StatusOK, ""

@@ -60,6 +60,7 @@ func TestBackupAccess(t *testing.T) {
 		{"token not sent", adminToken, ""},
 		{"token sent with another scheme", adminToken, "Basic " + adminToken},
 		{"token sent bare", adminToken, adminToken},
+		{"token sent with the scheme in lower case", adminToken, "bearer " + adminToken},
 	}
 	handlers := map[string]http.Handler{}
 	handler := func(token string) http.Handler {
@@ -80,7 +81,7 @@ func TestBackupAccess(t *testing.T) {
 				case onLoopback:
 				case c.token == "":
 					want = http.StatusForbidden
-				case c.auth != "Bearer "+c.token:
+				case !strings.EqualFold(c.auth, "Bearer "+c.token): // the scheme's case does not matter
 					want = http.StatusUnauthorized
 				}
 				rec := serve(handler(c.token), backupRequest(http.MethodGet, addr, c.auth))
