@@ -93,11 +93,13 @@ func TestDamagedDatabase(t *testing.T) {
 		{[]string{"run"}, exitUsage},
 		{[]string{"db", "backup", backup}, exitDamaged},
 		{[]string{"db", "compact"}, exitDamaged},
+		{[]string{"outbox", "retry", "some-delivery"}, exitUsage},
 	}
 	queries := [][]string{
 		{"images", "--json"}, {"images"}, {"families"}, {"flatcar"}, {"aks"}, {"outbox"},
 		{"show", newest}, {"show", "--json", newest},
 		{"diff", "AKSUbuntu/gen2/2404containerd", older, newest},
+		{"nodes", "-f", filepath.Join(fixtures(t), "nodes", "kubectl-get-nodes-aks-ubuntu1804.json")},
 	}
 	for _, d := range damages(sound) {
 		t.Run(d.name, func(t *testing.T) {
