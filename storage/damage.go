@@ -112,7 +112,9 @@ func (db *DB) checkTx(fn func(*bolt.Tx)) error {
 	if db.bolt.IsReadOnly() {
 		return db.bolt.View(func(tx *bolt.Tx) error { fn(tx); return nil })
 	}
-	err := db.bolt.Update(func(tx *bolt.Tx) error { fn(tx); return errRollback })
+	// A writable handle is the daemon's, open for days: what the walk mapped in is given
+	// back.
+	err := db.bolt.Update(func(tx *bolt.Tx) error { fn(tx); releaseMapping(tx); return errRollback })
 	if errors.Is(err, errRollback) {
 		return nil
 	}
