@@ -123,7 +123,7 @@ func compactJSON(t *testing.T, s string) string {
 }
 
 // writeConfig writes a configuration of the four families of newCLI over srv with the
-// given storage section and extra top-level keys.
+// given storage section and extra top-level keys, in dir.
 func writeConfig(t *testing.T, dir string, srv interface {
 	GitHubAPIURL() string
 	FlatcarURL() string
@@ -138,7 +138,7 @@ sources:
     families: [AKSFlatcar/gen2, AKSFlatcar/gen2arm64, AKSAzureLinuxV3/gen2, AKSUbuntu/gen2/2404containerd]
   flatcar: {base_url: %s}
   ubuntu_security: {url: %s}
-log: {level: info}
+log: {level: warn}
 `, storageSection, srv.GitHubAPIURL(), srv.FlatcarURL(), srv.UbuntuSecurityURL()) + extra
 	path := filepath.Join(dir, "nodewatch.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -48,21 +47,9 @@ func newCLIWith(t *testing.T, world, extra string) *cli {
 	t.Helper()
 	srv := serveWorld(t, world)
 	dir := t.TempDir()
-	cfg := fmt.Sprintf(`
-storage: {path: %s}
-github: {api_url: %s}
-sources:
-  vhd_notes:
-    families: [AKSFlatcar/gen2, AKSFlatcar/gen2arm64, AKSAzureLinuxV3/gen2, AKSUbuntu/gen2/2404containerd]
-  flatcar: {base_url: %s}
-  ubuntu_security: {url: %s}
-log: {level: warn}
-`, filepath.Join(dir, "nodewatch.db"), srv.GitHubAPIURL(), srv.FlatcarURL(), srv.UbuntuSecurityURL()) + extra
-	path := filepath.Join(dir, "nodewatch.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return &cli{t: t, srv: srv, config: path}
+	c := writeConfig(t, dir, srv, "{path: "+filepath.Join(dir, "nodewatch.db")+"}", extra)
+	c.srv = srv
+	return c
 }
 
 func (c *cli) run(args ...string) (code int, stdout, stderr string) {
