@@ -65,7 +65,7 @@ FUZZTIME ?= 8s
 FUZZ_TARGETS := tracker/vhdnotes:FuzzParse tracker/aksnotes:FuzzParseBody \
 	tracker/flatcar:FuzzParseFeed tracker/flatcar:FuzzParseJSON tracker/config:FuzzLoad \
 	tracker:FuzzParseNodeImageName tracker/nodefile:FuzzRead \
-	tracker/vhdnotes:FuzzParsePackages tracker/ubuntusecurity:FuzzRead
+	tracker/vhdnotes:FuzzParsePackages tracker/ubuntusecurity:FuzzRead storage:FuzzCheck
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; corpus=$$pkg/testdata/fuzz/$$fn; note=""; \

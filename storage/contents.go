@@ -239,7 +239,7 @@ func readRecord(v []byte) (setKey []byte, listing tracker.PackageListing, d []st
 func readSet(tx *bolt.Tx, setKey []byte) ([]string, error) {
 	v := tx.Bucket(bucketPackageSets).Get(setKey)
 	if v == nil {
-		return nil, fmt.Errorf("package set %q is missing", setKey)
+		return nil, fmt.Errorf("package set %q is missing: %w", setKey, errInconsistent)
 	}
 	text, err := decompress(v)
 	if err != nil || text == "" {

@@ -177,9 +177,7 @@ func TestContentsMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
-	withBolt(t, path, func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketMeta).Put([]byte(keySchemaVersion), []byte("5"))
-	})
+	downgrade(t, path, 5)
 	db = mustOpen(t, path, Options{})
 	got, ok, err := db.Image(im.Family, im.Version)
 	if err != nil || !ok || got.NotesSHA != "" || got.Kernel != im.Kernel {

@@ -89,10 +89,18 @@ func (db *DB) check() (problems []string) {
 		}
 	}()
 	err := db.checkTx(func(tx *bolt.Tx) {
+		// bbolt's own check reads through unchecked pointers: only a file whose pages
+		// the walk found in place is handed to it (see walkFile).
+		if problems = walkFile(db.path); len(problems) > 0 {
+			return
+		}
 		for e := range tx.Check() {
 			// bbolt's check recovers its own assertions and reports them as "panic: ...":
 			// said here as what they are, a page that is not what it should be.
 			problems = append(problems, strings.Replace(e.Error(), "panic: assertion failed: ", "a page is not what its parent says: ", 1))
+		}
+		if len(problems) == 0 {
+			problems = missingBuckets(tx)
 		}
 	})
 	if err != nil {
@@ -126,13 +134,17 @@ func (db *DB) view(fn func(*bolt.Tx) error) error {
 	return db.undecodable(db.guard(func() error { return db.bolt.View(fn) }))
 }
 
+// errInconsistent marks what nodewatch never stores: a value referring to one that is not
+// there.
+var errInconsistent = errors.New("what it refers to is not stored")
+
 // undecodable says what a value that cannot be decoded means. bbolt keeps no checksums
 // of values: bytes changed inside one pass its check and show only here, as JSON or
 // flate that does not parse.
 func (db *DB) undecodable(err error) error {
 	var syntax *json.SyntaxError
 	var corrupt flate.CorruptInputError
-	if errors.As(err, &syntax) || errors.As(err, &corrupt) || errors.Is(err, io.ErrUnexpectedEOF) {
+	if errors.As(err, &syntax) || errors.As(err, &corrupt) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, errInconsistent) {
 		return fmt.Errorf("%w; a value stored in %s cannot be read: the file may be damaged (`nodewatch db check` says more; restore a backup)", err, db.path)
 	}
 	return err
@@ -151,7 +163,9 @@ func (db *DB) update(fn func(*bolt.Tx) error) error {
 // faults on an address past the mapping (made a panic here, for this goroutine). The
 // transaction is rolled back by bbolt's own deferred rollback; the file is then checked:
 // when the check finds it damaged, that is the error, and the handle writes no more.
-// A panic over a sound file is a fault of nodewatch's, and goes on as one.
+// Over a file the check finds sound, the panic came of a value that is not what
+// nodewatch writes (bbolt keeps no checksums of values), or of a fault of nodewatch's:
+// an error that says both, never a crash of the daemon over one stored value.
 func (db *DB) guard(tx func() error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
@@ -163,7 +177,28 @@ func (db *DB) guard(tx func() error) (err error) {
 			err = db.Damaged()
 			return
 		}
-		panic(r)
+		err = fmt.Errorf("reading %s failed (%v): a value in it is not what nodewatch wrote, so the file may be damaged where bbolt's check does not look (restore a backup), or this is a fault of nodewatch's (please report it)", db.path, r)
 	}()
 	return tx()
+}
+
+// missingBuckets names the buckets of the current schema that a file of it lacks: a
+// tree bbolt finds sound can still have lost one (a bucket's name damaged in place).
+// A file whose schema version is lost or garbled (bytes changed in the meta bucket) but
+// that holds buckets of a later schema is damaged too, not old.
+func missingBuckets(tx *bolt.Tx) []string {
+	v, err := schemaVersion(tx)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var problems []string
+	for _, b := range schemaBuckets {
+		switch exists := tx.Bucket(b.name) != nil; {
+		case v == len(migrations) && !exists:
+			problems = append(problems, fmt.Sprintf("bucket %q of schema v%d is missing", b.name, v))
+		case v < b.since && exists:
+			problems = append(problems, fmt.Sprintf("it says it is of schema v%d, yet has bucket %q of schema v%d: its schema version is damaged", v, b.name, b.since))
+		}
+	}
+	return problems
 }

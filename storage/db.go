@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"strconv"
 	"time"
 
@@ -33,6 +34,18 @@ var (
 	bucketSeeded     = []byte("seeded")
 	bucketCycles     = []byte("cycles")
 )
+
+// schemaBuckets are the buckets of every schema, each with the schema that made it (0:
+// files from before nodewatch kept a schema have them too).
+var schemaBuckets = []struct {
+	name  []byte
+	since int
+}{
+	{bucketMeta, 0}, {bucketImages, 0}, {bucketFlatcar, 0}, {bucketAKS, 0}, {bucketEvents, 0},
+	{bucketEventOrder, 0}, {bucketValidators, 0}, {bucketSeeded, 0}, {bucketCycles, 0},
+	{bucketDeliveries, 2}, {bucketComponents, 3}, {bucketPoolImages, 4}, {bucketAdvisories, 5},
+	{bucketPackageSets, 6}, {bucketContents, 6}, {bucketFixes, 6}, {bucketFixBinaries, 6}, {bucketSecurityCounts, 6},
+}
 
 // keySchemaVersion lives in the meta bucket beside the callers' Meta keys.
 const keySchemaVersion = "schema_version"
@@ -111,6 +124,9 @@ func Open(path string, opts Options) (*DB, error) {
 	}
 	if err := db.migrate(); err != nil {
 		b.Close()
+		if damaged := db.Damaged(); damaged != nil {
+			return nil, damaged // a schema version lost to the damage is not an old file
+		}
 		return nil, err
 	}
 	return db, nil
@@ -126,6 +142,13 @@ func openBolt(path string, opts Options) (b *bolt.DB, lost string, err error) {
 	// A file cut short would make bbolt fault past the end of its mapping: refuse it here.
 	if lost, err = preflight(path); err != nil {
 		return nil, "", &DamageError{Path: path, Problems: []string{err.Error()}}
+	}
+	// A writable open reads the freelist at once, through unchecked pointers: the pages
+	// are walked first (see walkFile).
+	if !opts.ReadOnly {
+		if err := walkBeforeWriting(path, timeout); err != nil {
+			return nil, "", err
+		}
 	}
 	b, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: opts.ReadOnly})
 	switch {
@@ -145,6 +168,30 @@ func openBolt(path string, opts Options) (b *bolt.DB, lost string, err error) {
 		}
 	}
 	return b, lost, nil
+}
+
+// walkBeforeWriting walks the file's pages before a writable open. Walked without the lock,
+// a daemon's commit can be read half-written: what the walk finds is walked again under a
+// read-only open's lock, where no writer runs (the daemon holding the file is ErrLocked).
+func walkBeforeWriting(path string, timeout time.Duration) error {
+	if st, err := os.Stat(path); err != nil || st.Size() == 0 {
+		return nil // a new file; an unreadable one is bolt.Open's to say
+	}
+	if problems := walkFile(path); len(problems) == 0 {
+		return nil
+	}
+	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: true})
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return fmt.Errorf("database %s is %w (waited %s)", path, ErrLocked, timeout)
+	case err != nil:
+		return fmt.Errorf("open database %s: %w", path, err)
+	}
+	defer b.Close()
+	if problems := walkFile(path); len(problems) > 0 {
+		return &DamageError{Path: path, Problems: problems}
+	}
+	return nil
 }
 
 // Close releases the file and its lock.

@@ -45,6 +45,23 @@ func preflight(path string) (lost string, err error) {
 	if err != nil || st.Size() == 0 {
 		return "", err
 	}
+	best, lost, err := newestMeta(f)
+	if err != nil {
+		return "", err
+	}
+	if need := int64(best.pgid) * int64(best.pageSize); st.Size() < need {
+		return "", fmt.Errorf("the file is %d bytes, its meta page says %d pages of %d bytes (%d): cut short",
+			st.Size(), best.pgid, best.pageSize, need)
+	}
+	if best.root >= best.pgid || best.freelist >= best.pgid && best.freelist != ^uint64(0) {
+		return "", errors.New("its meta page points past its last page")
+	}
+	return lost, nil
+}
+
+// newestMeta is the meta page bbolt opens the file by: the valid one of the higher
+// transaction. lost names a meta page that is damaged while the other is sound.
+func newestMeta(f io.ReaderAt) (best *boltMeta, lost string, err error) {
 	// The first meta says its page size and the second is one page further; where the
 	// first is damaged, the second is looked for at each page size bbolt uses.
 	var metas []*boltMeta
@@ -67,24 +84,17 @@ func preflight(path string) (lost string, err error) {
 	}
 	switch {
 	case len(metas) == 0:
-		return "", fmt.Errorf("no valid meta page (the first: %v; the second: %v)", err0, err1)
+		return nil, "", fmt.Errorf("no valid meta page (the first: %v; the second: %v)", err0, err1)
 	case err0 != nil:
 		lost = fmt.Sprintf("its first meta page is damaged (%v); bbolt reads the second", err0)
 	case err1 != nil:
 		lost = fmt.Sprintf("its second meta page is damaged (%v); bbolt reads the first", err1)
 	}
-	best := metas[0]
+	best = metas[0]
 	if len(metas) == 2 && metas[1].txid > best.txid {
 		best = metas[1]
 	}
-	if need := int64(best.pgid) * int64(best.pageSize); st.Size() < need {
-		return "", fmt.Errorf("the file is %d bytes, its meta page says %d pages of %d bytes (%d): cut short",
-			st.Size(), best.pgid, best.pageSize, need)
-	}
-	if best.root >= best.pgid || best.freelist >= best.pgid && best.freelist != ^uint64(0) {
-		return "", errors.New("its meta page points past its last page")
-	}
-	return lost, nil
+	return best, lost, nil
 }
 
 func readMeta(r io.ReaderAt, at int64) (*boltMeta, error) {

@@ -99,6 +99,22 @@ func event(kind tracker.EventKind, subject, version string, at time.Time) tracke
 }
 
 // openTemp opens a new database in a temporary directory, closed when the test ends.
+// downgrade makes the file at path one of schema v as that schema's code would have left
+// it: its version, and none of the buckets later schemas made.
+func downgrade(t *testing.T, path string, v int) {
+	t.Helper()
+	withBolt(t, path, func(tx *bolt.Tx) error {
+		for _, b := range schemaBuckets {
+			if b.since > v {
+				if err := tx.DeleteBucket(b.name); err != nil {
+					return err
+				}
+			}
+		}
+		return tx.Bucket(bucketMeta).Put([]byte(keySchemaVersion), []byte(strconv.Itoa(v)))
+	})
+}
+
 func openTemp(t testing.TB, opts Options) (*DB, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "nodewatch.db")
