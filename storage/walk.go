@@ -33,7 +33,7 @@ type pageWalker struct {
 	data     []byte // the file
 	pageSize uint64
 	hwm      uint64 // the meta's page count: no page id at or above it is in use
-	seen     map[uint64]bool
+	seen     []uint64 // a bit a page: reached already
 	// budget is how many more elements the walk may visit. Every element of a sound file
 	// has 16 bytes of the file to itself, so there are at most len(data)/16; elements of
 	// a damaged one can overlap, an inline bucket's among them (which no page id marks),
@@ -63,7 +63,8 @@ func walkFile(path string) (problems []string) {
 		return []string{"cannot map the file: " + err.Error()}
 	}
 	defer syscall.Munmap(data)
-	w := &pageWalker{data: data, pageSize: uint64(m.pageSize), hwm: m.pgid, seen: map[uint64]bool{0: true, 1: true}, budget: len(data) / elementSize}
+	w := &pageWalker{data: data, pageSize: uint64(m.pageSize), hwm: m.pgid, seen: make([]uint64, (m.pgid+63)/64), budget: len(data) / elementSize}
+	w.seen[0] |= 3 // the meta pages
 	// The slices are bounds-checked; a fault could only come of the file shrinking under
 	// the walk, and is a panic here too.
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
@@ -107,11 +108,11 @@ func (w *pageWalker) page(id uint64, what string) []byte {
 		return nil
 	}
 	for i := id; i <= id+overflow; i++ {
-		if w.seen[i] {
+		if w.seen[i/64]&(1<<(i%64)) != 0 {
 			w.problem("page %d (%s) is referred to twice", i, what)
 			return nil
 		}
-		w.seen[i] = true
+		w.seen[i/64] |= 1 << (i % 64)
 	}
 	return w.data[at : at+(overflow+1)*w.pageSize]
 }
