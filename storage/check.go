@@ -37,5 +37,5 @@ func Check(path string) (problems []string, err error) {
 	if lost != "" {
 		problems = append(problems, lost)
 	}
-	return append(problems, db.check()...), nil
+	return append(problems, db.check(true)...), nil
 }

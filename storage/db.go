@@ -115,10 +115,11 @@ func Open(path string, opts Options) (*DB, error) {
 		db.health.opened = []string{lost}
 	}
 	// The whole file is checked at every open (a few milliseconds at full scale: the
-	// check walks the pages of the tree, not the values' overflow pages). A damaged file,
-	// a lost meta page included, is never written; a read-only handle reads on (every
-	// read guarded), and Damaged says what its answers come from.
-	if res := db.Check(); len(res.Problems) > 0 && !opts.ReadOnly {
+	// walk and the check go over the pages of the tree, not the values' overflow pages);
+	// a read-only open walks it only, which is what makes reading it safe. A damaged
+	// file, a lost meta page included, is never written; a read-only handle reads on
+	// (every read guarded), and Damaged says what its answers come from.
+	if res := db.checkWith(!opts.ReadOnly); len(res.Problems) > 0 && !opts.ReadOnly {
 		b.Close()
 		return nil, db.Damaged()
 	}
@@ -170,14 +171,16 @@ func openBolt(path string, opts Options) (b *bolt.DB, lost string, err error) {
 	return b, lost, nil
 }
 
-// walkBeforeWriting walks the file's pages before a writable open. Walked without the lock,
-// a daemon's commit can be read half-written: what the walk finds is walked again under a
-// read-only open's lock, where no writer runs (the daemon holding the file is ErrLocked).
+// walkBeforeWriting walks the freelist before a writable open, which reads it at once
+// through unchecked pointers (the tree is walked under the lock, by the open's check).
+// Walked without the lock, a daemon's commit can be read half-written: what the walk
+// finds is walked again under a read-only open's lock, where no writer runs (the daemon
+// holding the file is ErrLocked).
 func walkBeforeWriting(path string, timeout time.Duration) error {
 	if st, err := os.Stat(path); err != nil || st.Size() == 0 {
 		return nil // a new file; an unreadable one is bolt.Open's to say
 	}
-	if problems := walkFile(path); len(problems) == 0 {
+	if problems := walkFile(path, false); len(problems) == 0 {
 		return nil
 	}
 	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: true})
@@ -188,7 +191,7 @@ func walkBeforeWriting(path string, timeout time.Duration) error {
 		return fmt.Errorf("open database %s: %w", path, err)
 	}
 	defer b.Close()
-	if problems := walkFile(path); len(problems) > 0 {
+	if problems := walkFile(path, false); len(problems) > 0 {
 		return &DamageError{Path: path, Problems: problems}
 	}
 	return nil

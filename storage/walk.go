@@ -43,8 +43,9 @@ type pageWalker struct {
 }
 
 // walkFile checks the structure of the file at path as its newest valid meta page
-// describes it. It maps the file read-only for the walk only.
-func walkFile(path string) (problems []string) {
+// describes it: the freelist, and the whole tree when tree is set. It maps the file
+// read-only for the walk only.
+func walkFile(path string, tree bool) (problems []string) {
 	f, err := os.Open(path)
 	if err != nil {
 		return []string{err.Error()}
@@ -75,7 +76,9 @@ func walkFile(path string) (problems []string) {
 		problems = w.problems
 	}()
 	w.freelist(m.freelist)
-	w.tree(m.root, "the root bucket", 0)
+	if tree {
+		w.tree(m.root, "the root bucket", 0)
+	}
 	return w.problems
 }
 
