@@ -32,7 +32,7 @@ const (
 type pageWalker struct {
 	data     []byte // the file
 	pageSize uint64
-	hwm      uint64 // the meta's page count: no page id at or above it is in use
+	hwm      uint64   // the meta's page count: no page id at or above it is in use
 	seen     []uint64 // a bit a page: reached already
 	// budget is how many more elements the walk may visit. Every element of a sound file
 	// has 16 bytes of the file to itself, so there are at most len(data)/16; elements of

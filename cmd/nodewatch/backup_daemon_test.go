@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -74,6 +75,33 @@ func TestBackupDuringCycle(t *testing.T) {
 		t.Fatal("no copy was taken while the first cycle was storing images")
 	}
 	final := get(t, base+"/api/v1/images")
+	if out := daemon.mustRun("db", "check"); !strings.Contains(out, "sound (the running daemon checked a copy") {
+		t.Errorf("db check while the daemon runs: %q", out)
+	}
+	// A page of the daemon's file damaged under it (a disk fault): db check, through the
+	// daemon's copy, says so; then the daemon knows, is not ready and counts the problem.
+	path := filepath.Join(dir, "nodewatch.db")
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(bytes.Repeat([]byte{0xa5}, 4096), st.Size()/2/4096*4096); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if code, _, errOut := daemon.run("db", "check"); code != exitDamaged || !strings.Contains(errOut, path+" is damaged") {
+		t.Errorf("db check of the damaged file under the daemon: exit %d %q", code, errOut)
+	}
+	if code := status(base + "/readyz"); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz of a daemon whose file is damaged: %d", code)
+	}
+	if m := get(t, base+"/metrics"); !regexp.MustCompile(`(?m)^nodewatch_database_problems [1-9]`).MatchString(m) {
+		t.Errorf("the metrics do not count the damage")
+	}
 	// Restore and compaction want the daemon stopped.
 	for _, args := range [][]string{{"db", "restore", samples[0].file}, {"db", "compact"}} {
 		if code, _, errOut := daemon.run(args...); code != exitUsage || !strings.Contains(errOut, "stop the daemon") {

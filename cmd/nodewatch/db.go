@@ -22,7 +22,7 @@ const exitDamaged = 2
 func (a *app) dbCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "db", Short: "Look after the database file: check, back up, restore, compact"}
 	cmd.AddCommand(
-		a.dbCommand("check [FILE]", "Check the database file's (or FILE's, a backup's) consistency with bbolt's own check; exit 2 when it is damaged", cobra.MaximumNArgs(1), a.dbCheck),
+		a.dbCommand("check [FILE]", "Check the database file's (or FILE's, a backup's) consistency; exit 2 when it is damaged. While the daemon runs, it checks a copy", cobra.MaximumNArgs(1), a.dbCheck),
 		a.dbCommand("backup FILE", "Write a consistent copy of the database to FILE; while the daemon runs, through its API", cobra.ExactArgs(1), a.dbBackup),
 		a.dbCommand("restore FILE", "Put the backup FILE in place of the database (daemon stopped); the file it replaces is kept beside it", cobra.ExactArgs(1), a.dbRestore),
 		a.dbCommand("compact", "Rewrite the database without its free pages (daemon stopped); the file before is kept beside it", cobra.NoArgs, a.dbCompact),
@@ -59,6 +59,19 @@ func (a *app) dbCheck(cfg *config.Config, args []string) error {
 		path = args[0]
 	}
 	problems, err := storage.Check(path)
+	if errors.Is(err, storage.ErrLocked) && len(args) == 0 {
+		// The daemon checks a copy as it takes one: WriteTo copies the pages as they are.
+		body, err := daemonCopy(cfg, err)
+		if err != nil {
+			return err
+		}
+		defer body.Close()
+		if _, err := io.Copy(io.Discard, body); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "database %s is sound (the running daemon checked a copy of it just now)\n", path)
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -93,35 +106,44 @@ func (a *app) dbBackup(cfg *config.Config, args []string) error {
 	return nil
 }
 
-// backupFromDaemon takes the copy through the running daemon's /api/v1/backup, with the
-// admin token when one is set.
-func (a *app) backupFromDaemon(cfg *config.Config, file string, locked error) error {
+// daemonCopy is a copy of the database from the running daemon's /api/v1/backup (with
+// the admin token when one is set), which the daemon has checked as it took it.
+func daemonCopy(cfg *config.Config, locked error) (io.ReadCloser, error) {
 	u, err := daemonURL(cfg.HTTP.Listen, "/api/v1/backup")
 	if err != nil {
-		return fmt.Errorf("%w; %v", locked, err)
+		return nil, fmt.Errorf("%w; %v", locked, err)
 	}
 	req, err := http.NewRequest(http.MethodGet, u, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if t := cfg.HTTP.AdminToken.Value(); t != "" {
 		req.Header.Set("Authorization", "Bearer "+t)
 	}
 	resp, err := (&http.Client{Timeout: 10 * time.Minute}).Do(req)
 	if err != nil {
-		return fmt.Errorf("%w, and its API at %s does not answer: %v", locked, u, err)
+		return nil, fmt.Errorf("%w, and its API at %s does not answer: %v", locked, u, err)
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
 		var e struct{ Error string }
 		_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&e)
 		err := fmt.Errorf("the daemon's %s answered %s: %s", u, resp.Status, e.Error)
 		if resp.StatusCode == http.StatusServiceUnavailable {
 			err = fmt.Errorf("%w (%w)", err, storage.ErrDamaged)
 		}
+		return nil, err
+	}
+	return resp.Body, nil
+}
+
+func (a *app) backupFromDaemon(cfg *config.Config, file string, locked error) error {
+	body, err := daemonCopy(cfg, locked)
+	if err != nil {
 		return err
 	}
-	n, err := storage.SaveBackup(file, resp.Body)
+	defer body.Close()
+	n, err := storage.SaveBackup(file, body)
 	if err != nil {
 		return err
 	}
