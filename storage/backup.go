@@ -236,7 +236,9 @@ func Restore(path, backup string, now time.Time) (kept string, err error) {
 // history's edits given back), with no nodewatch holding it: a damaged file is refused;
 // the compacted copy is checked before it replaces the file, which is kept beside it.
 func Compact(path string, now time.Time) (kept string, before, after int64, err error) {
-	if problems, err := Check(path); err != nil {
+	if problems, err := Check(path); errors.Is(err, ErrLocked) {
+		return "", 0, 0, fmt.Errorf("%w: stop the daemon first", err)
+	} else if err != nil {
 		return "", 0, 0, err
 	} else if len(problems) > 0 {
 		return "", 0, 0, &DamageError{Path: path, Problems: problems}
