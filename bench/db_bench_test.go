@@ -26,10 +26,9 @@ const (
 	dbPoolHistory = 10
 )
 
-// fullScaleDB is the every-family database the issue "A database you can trust" measures:
-// the full-scale history read whole (packages, image lists, Canonical's fixes of the
-// replicated archive) and 300 pools, each with an upgrade history of 10 images.
-func fullScaleDB(b *testing.B) string {
+// backfilled is the full-scale history read whole into a new database by one cold cycle,
+// Canonical's data as serve sets it: the database, open, and the families.
+func backfilled(b *testing.B, serve func(*upstreamtest.Server)) (*storage.DB, string, []string) {
 	b.Helper()
 	world, families, _, _ := scaleWorld(b)
 	srv, err := upstreamtest.New(world)
@@ -37,17 +36,26 @@ func fullScaleDB(b *testing.B) string {
 		b.Fatal(err)
 	}
 	defer srv.Close()
-	serveArchive(b, srv)
+	serve(srv)
 	path := filepath.Join(b.TempDir(), "nodewatch.db")
 	db, err := storage.Open(path, storage.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer db.Close()
 	tr := trackertest.Wire(b, srv, db, nil, tracker.FirstRunSilent, "*")
 	if _, _, err := tr.Cycle(context.Background()); err != nil {
 		b.Fatal(err)
 	}
+	return db, path, families
+}
+
+// fullScaleDB is the every-family database the issue "A database you can trust" measures:
+// the full-scale history read whole (packages, image lists, Canonical's fixes of the
+// replicated archive) and 300 pools, each with an upgrade history of 10 images. Closed.
+func fullScaleDB(b *testing.B) string {
+	b.Helper()
+	db, path, families := backfilled(b, func(srv *upstreamtest.Server) { serveArchive(b, srv) })
+	defer db.Close()
 	var batch tracker.Batch
 	for p := range dbPools {
 		images, err := db.Images(families[p%len(families)])

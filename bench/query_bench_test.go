@@ -17,22 +17,8 @@ import (
 // BenchmarkImagesQuery is `images --json` without the process around it, over the full
 // scale history: read every image and release, link them, mark quiet families, print.
 func BenchmarkImagesQuery(b *testing.B) {
-	world, _, _, _ := scaleWorld(b)
-	srv, err := upstreamtest.New(world)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Close()
-	srv.SetUbuntuSecurity(ubuntusecuritytest.Archive(b))
-	db, err := storage.Open(filepath.Join(b.TempDir(), "nodewatch.db"), storage.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
+	db, _, _ := backfilled(b, func(srv *upstreamtest.Server) { srv.SetUbuntuSecurity(ubuntusecuritytest.Archive(b)) })
 	defer db.Close()
-	tr := trackertest.Wire(b, srv, db, nil, tracker.FirstRunSilent, "*")
-	if _, _, err := tr.Cycle(context.Background()); err != nil {
-		b.Fatal(err)
-	}
 	for b.Loop() {
 		images, err := db.Images("")
 		if err != nil {
