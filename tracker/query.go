@@ -117,19 +117,23 @@ func Show(s Store, query string) (Found, error) {
 		return found, err
 	}
 	sorted := SortImages(images)
-	var src *securitySources
+	var views []ImageView
 	for _, v := range ListImages(sorted, releases) {
 		if v.Version == version && (found.Name == nil || slices.Contains(families, v.Family)) {
-			if src == nil {
-				if src, err = newSecuritySources(s, releases); err != nil {
-					return found, err
-				}
-			}
-			d, err := detail(s, v, sorted, src)
-			if err != nil {
-				return found, err
-			}
-			found.Images = append(found.Images, d)
+			views = append(views, v)
+		}
+	}
+	if len(views) > 0 {
+		src, err := newSecuritySources(s, releases)
+		if err != nil {
+			return found, err
+		}
+		found.Images = make([]ImageDetail, len(views))
+		if err := onCores(len(views), func(i int) (err error) {
+			found.Images[i], err = detail(s, views[i], sorted, src)
+			return err
+		}); err != nil {
+			return found, err
 		}
 	}
 	if found.Name == nil {
@@ -173,15 +177,12 @@ func imagesOfFamiliesWith(s Store, version string, asked func(family string) boo
 		all, err := s.Images("")
 		return slices.DeleteFunc(all, func(im NodeImage) bool { return !slices.Contains(families, im.Family) }), err
 	}
-	var out []NodeImage
-	for _, family := range families {
-		images, err := s.Images(family)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, images...)
-	}
-	return out, nil
+	byFamily := make([][]NodeImage, len(families))
+	err = onCores(len(families), func(i int) (err error) {
+		byFamily[i], err = s.Images(families[i])
+		return err
+	})
+	return slices.Concat(byFamily...), err
 }
 
 // storedSKUs maps every family with stored images to its sku ("" while unknown), as
