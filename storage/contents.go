@@ -109,26 +109,39 @@ func delta(base, lines []string) []string {
 	return out
 }
 
-// applyDelta is base with d applied, sorted.
+// applyDelta is base with d applied, sorted. Both are sorted as delta writes them, so
+// this is a merge; show read two images' contents each, and sorting the result again
+// was a tenth of what it took. A file whose lines are out of order is sorted anyway.
 func applyDelta(base, d []string) []string {
-	drop := map[string]bool{}
-	var add []string
+	var drop, add []string
 	for _, line := range d {
 		switch {
 		case strings.HasPrefix(line, "-"):
-			drop[line[1:]] = true
+			drop = append(drop, line[1:])
 		case strings.HasPrefix(line, "+"):
 			add = append(add, line[1:])
 		}
 	}
 	out := make([]string, 0, len(base)+len(add))
+	k, a := 0, 0
 	for _, line := range base {
-		if !drop[line] {
-			out = append(out, line)
+		for k < len(drop) && drop[k] < line {
+			k++
 		}
+		if k < len(drop) && drop[k] == line {
+			k++
+			continue
+		}
+		for a < len(add) && add[a] < line {
+			out = append(out, add[a])
+			a++
+		}
+		out = append(out, line)
 	}
-	out = append(out, add...)
-	slices.Sort(out)
+	out = append(out, add[a:]...)
+	if !slices.IsSorted(out) {
+		slices.Sort(out)
+	}
 	return out
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // ErrNoDiff is what Diff's errors wrap when the range asked names no two images: the
@@ -64,7 +65,7 @@ func imageSecurity(cur ImageView, since *NodeImage, sinceContents, curContents *
 		sinceVersion = &since.Version
 	}
 	if cur.Flatcar != nil {
-		sec := flatcarSecurity(src.channels, cur.Flatcar, previousFlatcar(since))
+		sec := flatcarSecurity(src.channels(), cur.Flatcar, previousFlatcar(since))
 		if sec != nil {
 			sec.Previous = sinceVersion
 		}
@@ -79,12 +80,14 @@ func imageSecurity(cur ImageView, since *NodeImage, sinceContents, curContents *
 // securitySources are what judging images' security reads, built once per query: the
 // Flatcar channels' tables, and Canonical's fixes (nil until they were first read).
 type securitySources struct {
-	channels map[string]*channelAdvisories
+	// channels are built on first use: only Flatcar images need them, and an Ubuntu
+	// image's show spent a tenth of its allocations building them.
+	channels func() map[string]*channelAdvisories
 	fixes    *FixIndex
 }
 
 func newSecuritySources(s Store, releases []FlatcarRelease) (*securitySources, error) {
-	src := &securitySources{channels: flatcarChannels(releases)}
+	src := &securitySources{channels: sync.OnceValue(func() map[string]*channelAdvisories { return flatcarChannels(releases) })}
 	read, err := s.Meta(metaUbuntuSecurityWanted)
 	if err != nil {
 		return nil, err

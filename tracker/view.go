@@ -122,7 +122,7 @@ func linkSorted(sorted []NodeImage, releases []FlatcarRelease) []ImageView {
 	for _, rs := range byChannel {
 		slices.SortFunc(rs, func(a, b FlatcarRelease) int { return a.ReleasedAt.Compare(b.ReleasedAt) })
 	}
-	advisories := flatcarChannels(releases)
+	var advisories map[string]*channelAdvisories // built for the first Flatcar image
 	views := make([]ImageView, len(sorted))
 	for i, im := range sorted {
 		v := ImageView{
@@ -146,6 +146,9 @@ func linkSorted(sorted []NodeImage, releases []FlatcarRelease) []ImageView {
 			v.Changes = Changes(*prev, im)
 		}
 		if v.Flatcar != nil {
+			if advisories == nil {
+				advisories = flatcarChannels(releases)
+			}
 			v.Security = flatcarCounts(advisories, v.Flatcar, previousFlatcar(prev))
 		} else if im.SecurityCounts != nil {
 			v.Security = im.SecurityCounts
@@ -157,15 +160,17 @@ func linkSorted(sorted []NodeImage, releases []FlatcarRelease) []ImageView {
 
 // SortImages returns images ordered by family, then version, each version parsed once.
 func SortImages(images []NodeImage) []NodeImage {
+	// The keys are sorted and each image copied once: sorting the images themselves
+	// moved each large struct many times.
 	type keyed struct {
 		v  ImageVersion
 		ok bool
-		im NodeImage
+		im *NodeImage
 	}
 	ks := make([]keyed, len(images))
-	for i, im := range images {
-		v, err := ParseImageVersion(im.Version)
-		ks[i] = keyed{v, err == nil, im}
+	for i := range images {
+		v, err := ParseImageVersion(images[i].Version)
+		ks[i] = keyed{v, err == nil, &images[i]}
 	}
 	slices.SortFunc(ks, func(a, b keyed) int {
 		if c := strings.Compare(a.im.Family, b.im.Family); c != 0 {
@@ -183,7 +188,7 @@ func SortImages(images []NodeImage) []NodeImage {
 	})
 	out := make([]NodeImage, len(ks))
 	for i, k := range ks {
-		out[i] = k.im
+		out[i] = *k.im
 	}
 	return out
 }
