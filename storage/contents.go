@@ -69,23 +69,30 @@ func contentLines(c *tracker.ImageContents) ([]string, error) {
 // contentsOf is what contentLines wrote, read back.
 func contentsOf(listing tracker.PackageListing, lines []string) *tracker.ImageContents {
 	c := &tracker.ImageContents{Listing: listing}
+	// Most lines are packages: one allocation for them all, and fields cut in place (a
+	// split per line was most of what reading a package list allocated).
+	c.Packages = make([]tracker.Package, 0, len(lines))
 	for _, line := range lines {
 		if line == "" {
 			continue
 		}
-		f := strings.Split(line[1:], "\t")
+		first, rest, tab := strings.Cut(line[1:], "\t")
 		switch line[0] {
 		case 'P':
-			if len(f) == 3 {
-				c.Packages = append(c.Packages, tracker.Package{Name: f[0], Version: f[1], Arch: f[2]})
+			version, arch, ok := strings.Cut(rest, "\t")
+			if ok && !strings.Contains(arch, "\t") {
+				c.Packages = append(c.Packages, tracker.Package{Name: first, Version: version, Arch: arch})
 			}
 		case 'I':
-			c.Images = append(c.Images, f[0])
+			c.Images = append(c.Images, first)
 		case 'U':
-			if len(f) == 2 {
-				c.Updates = append(c.Updates, tracker.WindowsUpdate{ID: f[0], Kind: f[1]})
+			if tab && !strings.Contains(rest, "\t") {
+				c.Updates = append(c.Updates, tracker.WindowsUpdate{ID: first, Kind: rest})
 			}
 		}
+	}
+	if len(c.Packages) == 0 {
+		c.Packages = nil // as read before: none is nil, not empty
 	}
 	return c
 }
