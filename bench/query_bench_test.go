@@ -34,6 +34,30 @@ func BenchmarkImagesQuery(b *testing.B) {
 	}
 }
 
+// BenchmarkShowQuery is `show` without the process around it, over the full scale
+// history: a version every family has, and an image by the name AKS gives it, of Azure
+// Linux and of Ubuntu (each answered by the family's 10 copies here).
+func BenchmarkShowQuery(b *testing.B) {
+	db, _, _ := backfilled(b, func(srv *upstreamtest.Server) { serveArchive(b, srv) })
+	defer db.Close()
+	for _, query := range []string{"202605.27.0", "AKSAzureLinux-V3gen2-202508.20.1", "AKSUbuntu-2404gen2containerd-202605.27.0"} {
+		b.Run(query, func(b *testing.B) {
+			var images int
+			for b.Loop() {
+				found, err := tracker.Show(db, query)
+				if err != nil {
+					b.Fatal(err)
+				}
+				images = len(found.Images)
+			}
+			if images == 0 {
+				b.Fatalf("show %s found no image", query)
+			}
+			b.ReportMetric(float64(images), "images")
+		})
+	}
+}
+
 // BenchmarkColdInProcess is the cold backfill of BenchmarkFullScale in one process, for
 // profiles (-cpuprofile): the server's work shows apart from the tracker's.
 func BenchmarkColdInProcess(b *testing.B) {
