@@ -36,7 +36,7 @@ func BenchmarkImagesQuery(b *testing.B) {
 
 // BenchmarkShowQuery is `show` without the process around it, over the full scale
 // history: a version every family has, and an image by the name AKS gives it, of Azure
-// Linux and of Ubuntu (each answered by the family's 10 copies here).
+// Linux and of Ubuntu (answered here by the family's 10 and 30 copies).
 func BenchmarkShowQuery(b *testing.B) {
 	db, _, _ := backfilled(b, func(srv *upstreamtest.Server) { serveArchive(b, srv) })
 	defer db.Close()

@@ -1,23 +1,25 @@
 package tracker
 
 import (
-	"errors"
 	"runtime"
 	"sync"
 )
 
 // onCores runs do(i) for every i below n on as many goroutines as there are cores, each
-// taking every so-many-th i, and returns the errors joined. A query's reads of separate
-// families and images are independent, and on a small machine each was one core's work
-// while the other idled. Each do writes only its own slot of what it fills.
+// taking every so-many-th i, and returns the error of the lowest i that failed, as a
+// loop over them would have: a damaged file fails every read alike, and one message
+// says it. A query's reads of separate families and images are independent, and on a
+// small machine each was one core's work while the other idled. Each do writes only
+// its own slot of what it fills.
 func onCores(n int, do func(i int) error) error {
 	workers := min(runtime.GOMAXPROCS(0), n)
 	if workers <= 1 {
-		var errs []error
 		for i := range n {
-			errs = append(errs, do(i))
+			if err := do(i); err != nil {
+				return err
+			}
 		}
-		return errors.Join(errs...)
+		return nil
 	}
 	errs := make([]error, n)
 	var wg sync.WaitGroup
@@ -29,5 +31,10 @@ func onCores(n int, do func(i int) error) error {
 		})
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
