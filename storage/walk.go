@@ -77,7 +77,7 @@ func walkFile(path string, tree bool) (problems []string) {
 	}()
 	w.freelist(m.freelist)
 	if tree {
-		w.tree(m.root, "the root bucket", 0)
+		w.tree(m.root, "the root bucket", 0, nil, nil)
 	}
 	return w.problems
 }
@@ -149,8 +149,11 @@ func (w *pageWalker) freelist(id uint64) {
 	}
 }
 
-// tree walks the branch or leaf page id and what it points to.
-func (w *pageWalker) tree(id uint64, what string, depth int) {
+// tree walks the branch or leaf page id and what it points to. Its keys must lie in
+// [lo, hi) (nil: unbounded), the range the branch above gives it: a key damaged into
+// one still in order within its page (512 bytes of 'Z' over the last key) is out of
+// its range, and a seek for the key it was finds nothing where it should find it.
+func (w *pageWalker) tree(id uint64, what string, depth int, lo, hi []byte) {
 	if depth > walkMaxDepth {
 		w.problem("%s is nested deeper than %d pages", what, walkMaxDepth)
 		return
@@ -162,11 +165,22 @@ func (w *pageWalker) tree(id uint64, what string, depth int) {
 	flags := binary.LittleEndian.Uint16(p[8:])
 	switch {
 	case flags&branchFlag != 0:
-		w.elements(p, id, what, false, func(_, _ []byte, child uint64, _ uint32) {
-			w.tree(child, what, depth+1)
+		// A child's range ends at the next element's key, known only when the walk gets
+		// there: each child is walked one element late.
+		var childKey []byte
+		var child uint64
+		walkChild := func(next []byte) {
+			if child != 0 {
+				w.tree(child, what, depth+1, childKey, next)
+			}
+		}
+		w.elements(p, id, what, false, lo, hi, func(k, _ []byte, c uint64, _ uint32) {
+			walkChild(k)
+			childKey, child = k, c
 		})
+		walkChild(hi)
 	case flags&leafFlag != 0:
-		w.elements(p, id, what, true, func(k, v []byte, _ uint64, elemFlags uint32) {
+		w.elements(p, id, what, true, lo, hi, func(k, v []byte, _ uint64, elemFlags uint32) {
 			if elemFlags&bucketLeafFlag != 0 {
 				w.bucket(v, fmt.Sprintf("bucket %q", k), depth+1)
 			}
@@ -177,8 +191,9 @@ func (w *pageWalker) tree(id uint64, what string, depth int) {
 }
 
 // elements checks that every element of page p (of page id, or inline when id is 0) and
-// its key and value lie within p, and that the keys are in order, then hands each on.
-func (w *pageWalker) elements(p []byte, id uint64, what string, leaf bool, each func(k, v []byte, child uint64, flags uint32)) {
+// its key and value lie within p, and that the keys are in order and in [lo, hi), then
+// hands each on.
+func (w *pageWalker) elements(p []byte, id uint64, what string, leaf bool, lo, hi []byte, each func(k, v []byte, child uint64, flags uint32)) {
 	le := binary.LittleEndian
 	count := uint64(le.Uint16(p[10:]))
 	if pageHeaderSize+count*elementSize > uint64(len(p)) {
@@ -211,6 +226,10 @@ func (w *pageWalker) elements(p []byte, id uint64, what string, leaf bool, each 
 			w.problem("the keys of page %d (%s) are out of order at element %d", id, what, i)
 			return
 		}
+		if lo != nil && bytes.Compare(k, lo) < 0 || hi != nil && bytes.Compare(k, hi) >= 0 {
+			w.problem("key %d of page %d (%s) lies outside the range the branch above gives the page", i, id, what)
+			return
+		}
 		prev = k
 		if each(k, v, child, flags); w.budget < 0 {
 			return
@@ -225,7 +244,7 @@ func (w *pageWalker) bucket(v []byte, what string, depth int) {
 		return
 	}
 	if root := binary.LittleEndian.Uint64(v); root != 0 {
-		w.tree(root, what, depth)
+		w.tree(root, what, depth, nil, nil)
 		return
 	}
 	inline := v[bucketHeaderSize:]
@@ -237,7 +256,7 @@ func (w *pageWalker) bucket(v []byte, what string, depth int) {
 		w.problem("%s is inline but its page is not a leaf (flags %#x)", what, flags)
 		return
 	}
-	w.elements(inline, 0, what, true, func(k, v []byte, _ uint64, flags uint32) {
+	w.elements(inline, 0, what, true, nil, nil, func(k, v []byte, _ uint64, flags uint32) {
 		if flags&bucketLeafFlag != 0 {
 			w.bucket(v, fmt.Sprintf("bucket %q", k), depth+1)
 		}
