@@ -169,14 +169,15 @@ func (w *pageWalker) tree(id uint64, what string, depth int, lo, hi []byte) {
 		// there: each child is walked one element late.
 		var childKey []byte
 		var child uint64
+		held := false // a child read, not walked yet
 		walkChild := func(next []byte) {
-			if child != 0 {
+			if held {
 				w.tree(child, what, depth+1, childKey, next)
 			}
 		}
 		w.elements(p, id, what, false, lo, hi, func(k, _ []byte, c uint64, _ uint32) {
 			walkChild(k)
-			childKey, child = k, c
+			childKey, child, held = k, c, true
 		})
 		walkChild(hi)
 	case flags&leafFlag != 0:
