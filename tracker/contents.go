@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 )
 
 // ErrNoDiff is what Diff's errors wrap when the range asked names no two images: the
@@ -87,7 +86,7 @@ type securitySources struct {
 }
 
 func newSecuritySources(s Store, releases []FlatcarRelease) (*securitySources, error) {
-	src := &securitySources{channels: sync.OnceValue(func() map[string]*channelAdvisories { return flatcarChannels(releases) })}
+	src := &securitySources{channels: flatcarChannelsOnce(releases)}
 	read, err := s.Meta(metaUbuntuSecurityWanted)
 	if err != nil {
 		return nil, err
@@ -170,17 +169,17 @@ func Diff(s Store, family, from, to string) (ImageDiff, error) {
 	if err != nil {
 		return d, err
 	}
+	src, err := newSecuritySources(s, releases)
+	if err != nil {
+		return d, err
+	}
 	var toView ImageView
-	for _, v := range ListImages(sorted, releases) {
+	for _, v := range listSorted(sorted, releases, src.channels) {
 		if v.Version == to {
 			toView = v
 		}
 	}
 	detail := ImageDetail{ImageView: toView}
-	src, err := newSecuritySources(s, releases)
-	if err != nil {
-		return d, err
-	}
 	if err := withContents(s, &detail, fromImage, src); err != nil {
 		return d, err
 	}

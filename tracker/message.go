@@ -97,7 +97,7 @@ func Messages(s Store, events []Event) ([]Message, error) {
 					return nil, err
 				}
 				views = map[string]ImageView{}
-				for _, v := range linkSorted(sorted, releases) {
+				for _, v := range linkSorted(sorted, releases, src.channels) {
 					views[v.Family+"\x00"+v.Version] = v
 				}
 			}

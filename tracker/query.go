@@ -117,17 +117,17 @@ func Show(s Store, query string) (Found, error) {
 		return found, err
 	}
 	sorted := SortImages(images)
+	src, err := newSecuritySources(s, releases)
+	if err != nil {
+		return found, err
+	}
 	var views []ImageView
-	for _, v := range ListImages(sorted, releases) {
+	for _, v := range listSorted(sorted, releases, src.channels) {
 		if v.Version == version && (found.Name == nil || slices.Contains(families, v.Family)) {
 			views = append(views, v)
 		}
 	}
 	if len(views) > 0 {
-		src, err := newSecuritySources(s, releases)
-		if err != nil {
-			return found, err
-		}
 		found.Images = make([]ImageDetail, len(views))
 		if err := onCores(len(views), func(i int) (err error) {
 			found.Images[i], err = detail(s, views[i], sorted, src)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // What an image fixes. For a Flatcar image the source is Flatcar's own release notes:
@@ -69,6 +70,12 @@ func flatcarChannels(releases []FlatcarRelease) map[string]*channelAdvisories {
 		out[ch] = newChannelAdvisories(rs)
 	}
 	return out
+}
+
+// flatcarChannelsOnce is flatcarChannels of releases, built when first asked: only
+// Flatcar images need the tables, and a query links and judges with the same ones.
+func flatcarChannelsOnce(releases []FlatcarRelease) func() map[string]*channelAdvisories {
+	return sync.OnceValue(func() map[string]*channelAdvisories { return flatcarChannels(releases) })
 }
 
 // index is the position of version in the channel, or -1.

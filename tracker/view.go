@@ -41,9 +41,16 @@ type QuietMark struct {
 // ListImages links every image and marks the images of quiet families: what `images`
 // and /api/v1/images print.
 func ListImages(images []NodeImage, releases []FlatcarRelease) []ImageView {
-	// Sorted once for both: a query over the whole history sorted it three times.
-	sorted := SortImages(images)
-	views := linkSorted(sorted, releases)
+	// Sorted once for linking and for the families' status: a query over the whole
+	// history sorted it three times.
+	return listSorted(SortImages(images), releases, flatcarChannelsOnce(releases))
+}
+
+// listSorted is ListImages of images already ordered by SortImages, with the Flatcar
+// channels' tables of the query (show and diff build them once for linking and for
+// judging).
+func listSorted(sorted []NodeImage, releases []FlatcarRelease, channels func() map[string]*channelAdvisories) []ImageView {
+	views := linkSorted(sorted, releases, channels)
 	quiet := map[string]*QuietMark{}
 	for _, f := range QuietFamilies(familyStatusesOf(sorted)) {
 		quiet[f.Family] = &QuietMark{Newest: f.Newest, NewestDay: f.NewestDay, DaysQuiet: f.BehindDays}
@@ -108,11 +115,12 @@ func (i NodeImage) Day() time.Time {
 // LinkImages builds the views of images (any order) against the Flatcar history.
 // The result is ordered by family, then version.
 func LinkImages(images []NodeImage, releases []FlatcarRelease) []ImageView {
-	return linkSorted(SortImages(images), releases)
+	return linkSorted(SortImages(images), releases, flatcarChannelsOnce(releases))
 }
 
-// linkSorted is LinkImages of images already ordered by SortImages.
-func linkSorted(sorted []NodeImage, releases []FlatcarRelease) []ImageView {
+// linkSorted is LinkImages of images already ordered by SortImages; channels are the
+// Flatcar channels' tables, asked for at the first Flatcar image.
+func linkSorted(sorted []NodeImage, releases []FlatcarRelease, channels func() map[string]*channelAdvisories) []ImageView {
 	byVersion := make(map[string]FlatcarRelease, len(releases))
 	byChannel := map[string][]FlatcarRelease{}
 	for _, r := range releases {
@@ -122,7 +130,6 @@ func linkSorted(sorted []NodeImage, releases []FlatcarRelease) []ImageView {
 	for _, rs := range byChannel {
 		slices.SortFunc(rs, func(a, b FlatcarRelease) int { return a.ReleasedAt.Compare(b.ReleasedAt) })
 	}
-	var advisories map[string]*channelAdvisories // built for the first Flatcar image
 	views := make([]ImageView, len(sorted))
 	for i, im := range sorted {
 		v := ImageView{
@@ -146,10 +153,7 @@ func linkSorted(sorted []NodeImage, releases []FlatcarRelease) []ImageView {
 			v.Changes = Changes(*prev, im)
 		}
 		if v.Flatcar != nil {
-			if advisories == nil {
-				advisories = flatcarChannels(releases)
-			}
-			v.Security = flatcarCounts(advisories, v.Flatcar, previousFlatcar(prev))
+			v.Security = flatcarCounts(channels(), v.Flatcar, previousFlatcar(prev))
 		} else if im.SecurityCounts != nil {
 			v.Security = im.SecurityCounts
 		}
